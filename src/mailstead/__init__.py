@@ -1,0 +1,3 @@
+"""Mailstead: a complete mail system in one package."""
+
+__version__ = "0.1.0"

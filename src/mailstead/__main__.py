@@ -1,0 +1,3 @@
+from mailstead.cli import main
+
+main()

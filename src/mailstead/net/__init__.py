@@ -1,0 +1,1 @@
+"""Networking shared by every protocol server: TLS contexts, connection limits, listeners."""
