@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -42,10 +43,8 @@ def write_self_signed(hostname: str, cert_path: Path, key_path: Path, days: int 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = dt.datetime.now(dt.UTC)
     alt_names: list[x509.GeneralName] = [x509.DNSName(hostname)]
-    try:
+    with contextlib.suppress(ValueError):
         alt_names.append(x509.IPAddress(ipaddress.ip_address(hostname)))
-    except ValueError:
-        pass
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

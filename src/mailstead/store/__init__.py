@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mailstead.store.base import (
     Account,
-    AlreadyExists,
     Alias,
+    AlreadyExists,
     DeliveredCopy,
     Delivery,
     FlagChange,
@@ -24,8 +24,8 @@ from mailstead.store.events import ChangeBus, ChangeEvent, ChangeKind
 
 __all__ = [
     "Account",
-    "AlreadyExists",
     "Alias",
+    "AlreadyExists",
     "ChangeBus",
     "ChangeEvent",
     "ChangeKind",
