@@ -112,8 +112,12 @@ class MailServer:
             await self.ctx.store.close()
             self.ctx = None
 
-    async def run_until_signalled(self) -> None:
+    async def run_until_signalled(
+        self, on_ready: Callable[[MailServer], None] | None = None
+    ) -> None:
         await self.start()
+        if on_ready is not None:
+            on_ready(self)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

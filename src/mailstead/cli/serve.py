@@ -1,0 +1,45 @@
+"""`mailstead serve`: logging set-up, a start-up banner, then the server in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from mailstead.config import Config
+from mailstead.server import MailServer, install_event_loop_policy
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def banner(server: MailServer, config_path: Path, console: Console) -> None:
+    console.print(f"[bold]Mailstead[/] running as {server.config.hostname}")
+    for service, addrs in server.bound.items():
+        console.print(f"  {service:<12} " + ", ".join(f"{h}:{p}" for h, p in addrs), highlight=False)
+    console.print(
+        f"Add a user:  mailstead --config {config_path} user add you@<your domain>\n"
+        "Send mail:   swaks --server <address>:<smtp port> --to you@<your domain>\n"
+        "Collect it:  any POP3 client on the pop3 port (plaintext login from loopback, "
+        "TLS elsewhere)\n"
+        "Stop:        Ctrl-C or SIGTERM",
+        highlight=False,
+    )
+
+
+def run_server(config: Config, config_path: Path, console: Console) -> None:
+    setup_logging(config.log.level)
+    install_event_loop_policy()
+
+    server = MailServer(config)
+    asyncio.run(server.run_until_signalled(lambda s: banner(s, config_path, console)))
