@@ -1,0 +1,214 @@
+"""Group commit: one writer thread, one connection, one transaction per batch of callers.
+
+Callers submit a work item (a function of the connection) and await an asyncio future. The
+writer takes the first waiting item, drains everything else already queued (no fixed wait
+window: a window only adds latency at low concurrency), runs the batch in ONE transaction
+with each item inside its own SAVEPOINT (so one failing item fails alone), COMMITs, and only
+then resolves the futures and publishes the items' change events on the caller's loop. The
+fsync of one commit is thus shared by every caller that arrived while the previous commit
+was running: the busier the server, the bigger the batches.
+
+Checkpoints: SQLite's automatic checkpoint (PASSIVE, every `wal_autocheckpoint` pages) runs
+inside our commits but cannot reset the WAL while a reader holds an old snapshot, so under a
+steady stream of readers the WAL could grow without bound. When the writer has been idle for
+`IDLE_CHECKPOINT_SECONDS`, or every `CHECKPOINT_EVERY_COMMITS` commits, it runs
+`wal_checkpoint(TRUNCATE)` with a zero busy timeout (it never waits for readers: a busy
+checkpoint just tries again later), and `journal_size_limit` caps what a reset WAL keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+
+from mailstead.store.base import StoreError
+from mailstead.store.events import ChangeEvent
+
+log = logging.getLogger(__name__)
+
+# A work item returns its result and the change events to publish once it is committed.
+Work = Callable[[apsw.Connection], tuple[Any, list[ChangeEvent]]]
+
+BUSY_TIMEOUT_MS = 10_000
+MAX_BATCH_ITEMS = 512
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+IDLE_CHECKPOINT_SECONDS = 1.0
+CHECKPOINT_EVERY_COMMITS = 2000
+
+
+@dataclass(slots=True)
+class WorkItem:
+    work: Work
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    size_hint: int = 0
+    # filled by the writer
+    result: Any = None
+    events: list[ChangeEvent] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        connect: Callable[[], apsw.Connection],
+        publish: Callable[[ChangeEvent], None],
+        name: str = "store-writer",
+    ) -> None:
+        self._connect = connect
+        self._publish = publish
+        self._queue: queue.SimpleQueue[WorkItem | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        # Counters for stats() and the benchmark.
+        self.commits = 0
+        self.items = 0
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def submit(self, work: Work, size_hint: int = 0) -> asyncio.Future[Any]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(WorkItem(work, loop, future, size_hint))
+        return future
+
+    async def stop(self) -> None:
+        """Finish everything queued, checkpoint, close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    # -- the writer thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._start_error = exc
+            self._started.set()
+            return
+        self._started.set()
+        stopping = False
+        commits_since_checkpoint = 0
+        try:
+            while not stopping:
+                try:
+                    first = self._queue.get(timeout=IDLE_CHECKPOINT_SECONDS)
+                except queue.Empty:
+                    if commits_since_checkpoint and self._checkpoint(conn):
+                        commits_since_checkpoint = 0
+                    continue
+                if first is _STOP:
+                    break
+                assert isinstance(first, WorkItem)
+                batch = [first]
+                size = first.size_hint
+                while len(batch) < MAX_BATCH_ITEMS and size < MAX_BATCH_BYTES:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(item, WorkItem)
+                    batch.append(item)
+                    size += item.size_hint
+                self._run_batch(conn, batch)
+                commits_since_checkpoint += 1
+                if commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS and self._checkpoint(conn):
+                    commits_since_checkpoint = 0
+        finally:
+            with contextlib.suppress(apsw.Error):
+                conn.set_busy_timeout(5000)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+
+    def _checkpoint(self, conn: apsw.Connection) -> bool:
+        """TRUNCATE checkpoint without waiting for readers; True when the WAL was reset."""
+        conn.set_busy_timeout(0)
+        try:
+            busy, _log_frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").get
+            self.checkpoints += 1
+            return busy == 0
+        except apsw.BusyError:
+            return False
+        except apsw.Error:
+            log.exception("checkpoint failed")
+            return False
+        finally:
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+
+    def _run_batch(self, conn: apsw.Connection, batch: list[WorkItem]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except apsw.Error as exc:
+            self._fail_all(batch, StoreError(f"cannot start a write transaction: {exc}"))
+            return
+        try:
+            for item in batch:
+                conn.execute("SAVEPOINT item")
+                try:
+                    item.result, item.events = item.work(conn)
+                except BaseException as exc:
+                    item.error = exc
+                    conn.execute("ROLLBACK TO item")
+                conn.execute("RELEASE item")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # The commit (or the transaction machinery itself) failed: nothing of this batch
+            # is durable, so every caller hears so, even those whose own work went well.
+            with contextlib.suppress(apsw.Error):
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+            self._fail_all(batch, StoreError(f"commit failed: {exc}"))
+            return
+        self.commits += 1
+        self.items += len(batch)
+        for item in batch:
+            item.loop.call_soon_threadsafe(self._settle, item)
+
+    def _fail_all(self, batch: list[WorkItem], error: StoreError) -> None:
+        for item in batch:
+            item.error = error
+            item.events = []
+            item.loop.call_soon_threadsafe(self._settle, item)
+
+    def _settle(self, item: WorkItem) -> None:
+        """On the caller's loop, after the commit: publish, then wake the caller."""
+        if item.error is None:
+            for event in item.events:
+                self._publish(event)
+        if item.future.done():  # the caller was cancelled; its work is committed anyway
+            return
+        if item.error is not None:
+            error = item.error
+            if isinstance(error, apsw.Error) and not isinstance(error, StoreError):
+                wrapped = StoreError(f"{type(error).__name__}: {error}")
+                wrapped.__cause__ = error
+                error = wrapped
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(item.result)
+
