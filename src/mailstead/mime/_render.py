@@ -1,0 +1,225 @@
+"""IMAP renderings of the scanned structure: ENVELOPE, BODY and BODYSTRUCTURE bytes.
+
+The choices where RFC 3501/9051 leave room (which strings are sent as literals, how a
+Subject's folding is cleaned, which extension fields are NIL) follow Dovecot, so that
+clients see what they see from the most common server; see docs/mime.md.
+"""
+
+from __future__ import annotations
+
+from ._scan import MESSAGE, MULTIPART, TEXT, Field, Node
+from .addresses import Address, parse_addresses
+
+_MAX_ESCAPES = 4  # more quoted-specials than this and a literal is cheaper
+
+EMPTY_BODY = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)'
+EMPTY_BODYSTRUCTURE = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
+
+
+def nstring(s: bytes | None) -> bytes:
+    """An IMAP nstring: NIL, a quoted string, or a literal for 8-bit/CR/LF/many escapes."""
+    if s is None:
+        return b"NIL"
+    if s.isascii() and b"\r" not in s and b"\n" not in s:
+        n = s.count(b'"') + s.count(b"\\")
+        if n == 0:
+            return b'"' + s + b'"'
+        if n <= _MAX_ESCAPES:
+            return b'"' + s.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return b"{%d}\r\n" % len(s) + s
+
+
+def nstring_nolf(s: bytes | None) -> bytes:
+    if s is not None and (b"\r" in s or b"\n" in s):
+        s = s.replace(b"\r", b"").replace(b"\n", b"")
+    return nstring(s)
+
+
+def string_for_humans(s: bytes) -> bytes:
+    """Unfold and collapse blanks (Dovecot's treatment of Subject and display names)."""
+    if (
+        s.isascii()
+        and not any(ch in s for ch in (b"\t", b"\r", b"\n", b'"', b"\\", b"\x00", b"  "))
+        and not s.startswith(b" ")
+        and not s.endswith(b" ")
+    ):
+        return b'"' + s + b'"'
+    out = bytearray()
+    last_lwsp = True
+    for ch in s:
+        if ch in (0x20, 0x09):
+            if not last_lwsp:
+                out.append(0x20)
+            last_lwsp = True
+        elif ch in (0x0D, 0x0A):
+            continue
+        elif ch == 0:
+            out.append(0x80)
+            last_lwsp = False
+        else:
+            out.append(ch)
+            last_lwsp = False
+    if out.endswith(b" "):
+        del out[-1]
+    if not out:
+        return b'""'
+    return b"{%d}\r\n" % len(out) + bytes(out)
+
+
+def _params(params: list[tuple[bytes, bytes]] | None, default_charset: bool) -> bytes:
+    if not params:
+        if not default_charset:
+            return b"NIL"
+        return b'("charset" "us-ascii")'
+    items = []
+    seen_charset = False
+    for k, v in params:
+        if default_charset and k.lower() == b"charset":
+            seen_charset = True
+        items.append(nstring(k) + b" " + nstring(v))
+    if default_charset and not seen_charset:
+        items.append(b'"charset" "us-ascii"')
+    return b"(" + b" ".join(items) + b")"
+
+
+def _common_ext(node: Node) -> bytes:
+    if node.disp is None:
+        disp = b"NIL"
+    else:
+        disp = b"(" + nstring(node.disp) + b" " + _params(node.dparams, False) + b")"
+    lang = b"NIL" if node.lang is None else b"(" + b" ".join(nstring(x) for x in node.lang) + b")"
+    return b" " + disp + b" " + lang + b" " + nstring_nolf(node.loc)
+
+
+def body_size(raw: bytes, start: int, end: int) -> int:
+    """Octets as sent over IMAP, where every line ends in CRLF."""
+    n = end - start
+    lf = raw.count(b"\n", start, end)
+    if lf:
+        n += lf - raw.count(b"\r\n", start, end)
+    return n
+
+
+def bodystructure(raw: bytes, node: Node, extended: bool) -> bytes:
+    """The parenthesised BODY/BODYSTRUCTURE of a node."""
+    return b"(" + _part(raw, node, extended) + b")"
+
+
+def _part(raw: bytes, node: Node, ext: bool) -> bytes:
+    if node.kind == MULTIPART:
+        if node.children:
+            out = b"".join(bodystructure(raw, c, ext) for c in node.children)
+        else:
+            out = EMPTY_BODYSTRUCTURE if ext else EMPTY_BODY
+        out += b" " + nstring(node.csub or b"")
+        if ext:
+            out += b" " + _params(node.params, False) + _common_ext(node)
+        return out
+    if node.kind == MESSAGE:
+        head = b'"message" "rfc822"'
+        text = False
+    elif node.ctype is None:
+        head = b'"text" "plain"'
+        text = True
+    else:
+        head = nstring(node.ctype) + b" " + nstring(node.csub or b"")
+        text = node.kind == TEXT and node.ctype.lower() == b"text"
+    out = (
+        head
+        + b" "
+        + _params(node.params, text)
+        + b" "
+        + nstring_nolf(node.cid)
+        + b" "
+        + nstring_nolf(node.desc)
+        + b" "
+        + (nstring(node.cte) if node.cte is not None else b'"7bit"')
+        + b" %d" % body_size(raw, node.bstart, node.end)
+    )
+    if text:
+        out += b" %d" % node.lines
+    elif node.kind == MESSAGE:
+        child = node.children[0]
+        out += (
+            b" ("
+            + envelope(child.fields)
+            + b") "
+            + bodystructure(raw, child, ext)
+            + b" %d" % node.lines
+        )
+    if ext:
+        out += b" " + nstring_nolf(node.md5) + _common_ext(node)
+    return out
+
+
+_ENVELOPE_FIELDS = {
+    b"date": 0,
+    b"subject": 1,
+    b"from": 2,
+    b"sender": 3,
+    b"reply-to": 4,
+    b"to": 5,
+    b"cc": 6,
+    b"bcc": 7,
+    b"in-reply-to": 8,
+    b"message-id": 9,
+}
+
+
+def envelope_fields(fields: list[Field]) -> list[bytes | None]:
+    vals: list[bytes | None] = [None] * 10
+    for f in fields:
+        i = _ENVELOPE_FIELDS.get(f.name.lower())
+        if i is not None:
+            vals[i] = f.value
+    return vals
+
+
+def _addresses(value: bytes | None) -> bytes:
+    if value is None:
+        return b"NIL"
+    addrs = parse_addresses(value)
+    if not addrs:
+        return b"NIL"
+    return b"(" + b"".join(_address(a) for a in addrs) + b")"
+
+
+def _address(a: Address) -> bytes:
+    name = b"NIL" if a.name is None else string_for_humans(a.name)
+    return (
+        b"("
+        + name
+        + b" "
+        + nstring(a.route)
+        + b" "
+        + nstring(a.mailbox)
+        + b" "
+        + nstring(a.domain)
+        + b")"
+    )
+
+
+def envelope(fields: list[Field]) -> bytes:
+    """The ENVELOPE list contents (without the outer parentheses)."""
+    v = envelope_fields(fields)
+    frm = _addresses(v[2])
+    sender = _addresses(v[3]) if v[3] is not None else frm
+    reply_to = _addresses(v[4]) if v[4] is not None else frm
+    if sender == b"NIL":
+        sender = frm
+    if reply_to == b"NIL":
+        reply_to = frm
+    return b" ".join(
+        (
+            nstring_nolf(v[0]),
+            b"NIL" if v[1] is None else string_for_humans(v[1]),
+            frm,
+            sender,
+            reply_to,
+            _addresses(v[5]),
+            _addresses(v[6]),
+            _addresses(v[7]),
+            nstring_nolf(v[8]),
+            nstring_nolf(v[9]),
+        )
+    )
