@@ -1,0 +1,102 @@
+"""Message content: the DATA reader (dot-stuffed, RFC 5321 §4.5.2) and its client-side twin.
+
+The reader works on whole chunks as they arrive, never line by line: one `bytes.find` for
+the end-of-data marker, one `replace` to undo dot-stuffing and three `count`s to spot bare
+CR or LF, all in C. Only a tail of at most four bytes is carried from one chunk to the next
+(an end marker or a dot-stuffed line start may straddle two reads).
+
+CR/LF policy (SMTP smuggling, CVE-2023-51764 class): RFC 5321 §2.3.8 allows CR and LF only
+together as CRLF. Receivers that accept `<LF>.<LF>` or `<CR>.<CR>` as the end of data
+while the next hop does not can be made to see two messages where a relay saw one. We
+**reject** every message with a bare CR or bare LF (as Postfix does with
+`smtpd_forbid_bare_newline`): the reader flags it, the server answers
+`550 5.6.11` and closes the connection, since after a bare newline it cannot know where the
+sender believes the message ends. Only `CRLF.CRLF` ends a message.
+"""
+
+from __future__ import annotations
+
+_END = b"\r\n.\r\n"
+_STUFFED = b"\r\n."
+_CRLF = b"\r\n"
+
+
+class DotReader:
+    """Reads one dot-stuffed message. `feed(data)` returns None while the end marker has not
+    been seen, else the number of bytes of `data` it used (the rest is the next command).
+
+    Content is un-stuffed into `body` until it would exceed `limit`; past that the reader
+    keeps scanning for the end marker but discards content (`oversize` is set), so memory
+    stays bounded by the limit. `size` counts every un-stuffed byte seen. `bare_newline` is
+    set as soon as a bare CR or LF appears; the caller should stop reading then.
+    """
+
+    __slots__ = ("_strip", "_tail", "bare_newline", "body", "done", "limit", "oversize", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.body = bytearray()
+        self.size = 0
+        self.oversize = False
+        self.bare_newline = False
+        self.done = False
+        # The CRLF that ended the DATA command line: it makes the first line a line start
+        # like every other and is stripped from the output.
+        self._tail = _CRLF
+        self._strip = 2
+
+    def feed(self, data: bytes | bytearray) -> int | None:
+        tail = self._tail
+        s = tail + data if tail else bytes(data)
+        end = s.find(_END)
+        if end >= 0:
+            self._emit(s[: end + 2])
+            self._tail = b""
+            self.done = True
+            return end + 5 - len(tail)
+        # Keep what an end marker or a stuffed line start could still be made of: from the
+        # last CRLF if fewer than five bytes follow it, else just the last byte (a CR whose
+        # LF is in the next read).
+        last = s.rfind(_CRLF)
+        keep = last if last >= 0 and len(s) - last < 5 else len(s) - 1
+        if keep > 0:
+            self._emit(s[:keep])
+            self._tail = s[keep:]
+        else:
+            self._tail = s
+        return None
+
+    def _emit(self, part: bytes) -> None:
+        crlf = part.count(_CRLF)
+        if part.count(b"\n") != crlf or part.count(b"\r") != crlf:
+            self.bare_newline = True
+        if _STUFFED in part:
+            part = part.replace(_STUFFED, _CRLF)
+        if self._strip:
+            n = min(self._strip, len(part))
+            part = part[n:]
+            self._strip -= n
+        self.size += len(part)
+        if self.oversize:
+            return
+        if self.size > self.limit:
+            self.oversize = True
+            self.body = bytearray()
+            return
+        self.body += part
+
+
+def has_bare_newline(data: bytes | bytearray) -> bool:
+    crlf = data.count(_CRLF)
+    return data.count(b"\n") != crlf or data.count(b"\r") != crlf
+
+
+def dot_stuff(message: bytes) -> bytes:
+    """The DATA content for `message` (client role): stuffed, CRLF-terminated, with the
+    `.CRLF` end marker. The message must already use CRLF line ends."""
+    body = message.replace(_STUFFED, b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if body and not body.endswith(_CRLF):
+        body += _CRLF
+    return body + b".\r\n"

@@ -1,0 +1,130 @@
+"""The DATA reader: end marker, dot-stuffing, bare CR/LF, size limit, across any split."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailstead.proto.smtp.data import DotReader, dot_stuff, has_bare_newline
+
+
+def read_all(chunks: list[bytes], limit: int = 1 << 20) -> tuple[DotReader, bytes]:
+    reader = DotReader(limit)
+    for i, chunk in enumerate(chunks):
+        used = reader.feed(chunk)
+        if used is not None:
+            return reader, chunk[used:] + b"".join(chunks[i + 1 :])
+    return reader, b""
+
+
+def test_simple_message() -> None:
+    reader, rest = read_all([b"Subject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n"])
+    assert reader.done
+    assert bytes(reader.body) == b"Subject: hi\r\n\r\nbody\r\n"
+    assert rest == b"QUIT\r\n"
+
+
+def test_empty_message() -> None:
+    reader, rest = read_all([b".\r\n"])
+    assert reader.done and bytes(reader.body) == b"" and rest == b""
+
+
+def test_dot_unstuffing_including_first_line() -> None:
+    reader, _ = read_all([b"..first\r\nmid\r\n..\r\n...x\r\n.\r\n"])
+    assert bytes(reader.body) == b".first\r\nmid\r\n.\r\n..x\r\n"
+
+
+def test_marker_split_across_every_boundary() -> None:
+    wire = b"a\r\n..b\r\n.\r\nNOOP\r\n"
+    for cut in range(1, len(wire)):
+        reader, rest = read_all([wire[:cut], wire[cut:]])
+        assert reader.done, cut
+        assert bytes(reader.body) == b"a\r\n.b\r\n", cut
+        assert rest == b"NOOP\r\n", cut
+
+
+def test_byte_by_byte() -> None:
+    wire = b"..x\r\n\r\n.y\r\n.\r\n"
+    reader, _ = read_all([bytes([b]) for b in wire])
+    assert reader.done and bytes(reader.body) == b".x\r\n\r\ny\r\n"
+    assert not reader.bare_newline
+
+
+def test_bare_lf_and_bare_cr_are_flagged() -> None:
+    for wire in (b"a\nb\r\n.\r\n", b"a\rb\r\n.\r\n", b"a\r\n.\n.\r\n", b"x\r\r\n.\r\n"):
+        reader, _ = read_all([wire])
+        assert reader.bare_newline, wire
+
+
+def test_smuggling_marker_is_not_an_end() -> None:
+    # <LF>.<LF> and <CR><LF>.<LF> must not end the message (they are bare newlines).
+    reader = DotReader(1000)
+    assert reader.feed(b"x\n.\nMAIL FROM:<a@b>\r\n") is None
+    assert reader.bare_newline
+
+
+def test_oversize_keeps_reading_but_does_not_buffer() -> None:
+    chunks = [b"x" * 1000 + b"\r\n"] * 50 + [b".\r\nRSET\r\n"]
+    reader, rest = read_all(chunks, limit=10_000)
+    assert reader.done and reader.oversize
+    assert len(reader.body) == 0
+    assert reader.size == 50 * 1002
+    assert rest == b"RSET\r\n"
+
+
+def test_long_line_without_crlf_is_not_buffered_in_tail() -> None:
+    reader = DotReader(1 << 20)
+    for _ in range(100):
+        assert reader.feed(b"y" * 1000) is None
+    assert len(reader._tail) <= 5
+    assert reader.feed(b"\r\n.\r\n") == 5
+    assert bytes(reader.body) == b"y" * 100_000 + b"\r\n"
+
+
+def test_dot_stuff_roundtrip() -> None:
+    message = b".a\r\n..b\r\nc\r\n.\r\n"
+    wire = dot_stuff(message)
+    assert wire == b"..a\r\n...b\r\nc\r\n..\r\n.\r\n"
+    reader, _ = read_all([wire])
+    assert bytes(reader.body) == message
+
+
+lines = st.lists(
+    st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")), max_size=20
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines, st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=10))
+def test_any_message_survives_any_split(message_lines: list[bytes], cuts: list[int]) -> None:
+    message = b"".join(line + b"\r\n" for line in message_lines)
+    wire = dot_stuff(message) + b"NEXT"
+    chunks, pos = [], 0
+    for size in cuts * 100:
+        if pos >= len(wire):
+            break
+        chunks.append(wire[pos : pos + size])
+        pos += size
+    if pos < len(wire):
+        chunks.append(wire[pos:])
+    reader, rest = read_all(chunks)
+    assert reader.done
+    assert bytes(reader.body) == message
+    assert rest == b"NEXT"
+    assert not reader.bare_newline
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=50), max_size=10))
+def test_garbage_never_raises(chunks: list[bytes]) -> None:
+    reader = DotReader(100)
+    for chunk in chunks:
+        if reader.feed(chunk) is not None:
+            break
+    assert len(reader.body) <= 100
+
+
+def test_has_bare_newline() -> None:
+    assert not has_bare_newline(b"a\r\nb\r\n")
+    assert has_bare_newline(b"a\nb")
+    assert has_bare_newline(b"a\rb")
