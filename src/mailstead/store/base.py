@@ -202,10 +202,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def remove_account(self, address: str) -> None:
-        """Delete the account, its mailboxes and messages (blobs freed when unreferenced)."""
+        """Delete the account, its mailboxes and messages (blobs freed when unreferenced).
+        Raise NotFound. Aliases pointing at the address are kept (they resolve to nothing)."""
 
     @abc.abstractmethod
-    async def set_password(self, address: str, password_hash: str) -> None: ...
+    async def set_password(self, address: str, password_hash: str) -> None:
+        """Raise NotFound."""
 
     @abc.abstractmethod
     async def get_account(self, address: str) -> Account | None:
@@ -220,10 +222,12 @@ class Store(abc.ABC):
     # -- aliases -------------------------------------------------------------------------
     @abc.abstractmethod
     async def add_alias(self, source: str, target: str) -> None:
-        """source "user@dom" or "@dom" (catch-all); the source's domain must be local."""
+        """source "user@dom" or "@dom" (catch-all); the source's domain must be local
+        (NotFound). A source may have several targets. Raise AlreadyExists, InvalidName."""
 
     @abc.abstractmethod
-    async def remove_alias(self, source: str, target: str | None = None) -> None: ...
+    async def remove_alias(self, source: str, target: str | None = None) -> None:
+        """Remove source -> target, or every target of source (None). Raise NotFound."""
 
     @abc.abstractmethod
     async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
@@ -242,28 +246,38 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        """"INBOX" matches case-insensitively; other names exactly."""
+        """"INBOX" matches case-insensitively; other names exactly. None for invalid names."""
 
     @abc.abstractmethod
     async def create_mailbox(
         self, account_id: int, name: str, special_use: str | None = None
-    ) -> Mailbox: ...
+    ) -> Mailbox:
+        """A new mailbox with a fresh UIDVALIDITY (never reused, even after a delete).
+        Raise AlreadyExists (also for INBOX), InvalidName, NotFound (no such account)."""
 
     @abc.abstractmethod
-    async def delete_mailbox(self, account_id: int, name: str) -> None: ...
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        """Delete the mailbox and its messages (not the mailboxes below it). Raise
+        NotFound; InvalidName for INBOX."""
 
     @abc.abstractmethod
-    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None: ...
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        """Rename `old` and the mailboxes below it. Renaming INBOX moves its messages to a
+        new mailbox `new` and leaves INBOX empty (RFC 9051 §6.3.6). Raise NotFound,
+        AlreadyExists, InvalidName."""
 
     @abc.abstractmethod
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """Raise NotFound."""
 
     # -- messages ------------------------------------------------------------------------
     @abc.abstractmethod
     async def deliver(self, delivery: Delivery) -> list[DeliveredCopy]:
         """Store the blob once and every copy, in one transaction; return after the commit.
         Missing target mailboxes fall back to INBOX. Records a "delivered" journey event per
-        copy and publishes an append event per mailbox."""
+        copy and publishes an append event per copy. NotFound when a copy's account does not
+        exist (then nothing of the delivery is stored); StoreError without copies;
+        InvalidName for an invalid flag."""
 
     @abc.abstractmethod
     async def append(
@@ -276,11 +290,12 @@ class Store(abc.ABC):
         flags: frozenset[str] = frozenset(),
         internal_date: datetime | None = None,
     ) -> DeliveredCopy:
-        """IMAP APPEND: store `raw` as it is (no prefix). NotFound if the mailbox is missing."""
+        """IMAP APPEND: store `raw` as it is (no prefix). NotFound if the mailbox is missing,
+        InvalidName for an invalid flag."""
 
     @abc.abstractmethod
     async def list_messages(self, mailbox_id: int) -> list[MessageSummary]:
-        """Every message of the mailbox, ordered by UID."""
+        """Every message of the mailbox, ordered by UID. NotFound for an unknown mailbox."""
 
     @abc.abstractmethod
     async def get_message(self, mailbox_id: int, uid: int) -> StoredMessage | None: ...
@@ -299,17 +314,52 @@ class Store(abc.ABC):
         unchanged_since: int | None = None,
     ) -> list[FlagChange]:
         """Change flags; messages whose modseq > unchanged_since are left alone (CONDSTORE).
-        Returns the changed messages with their new flags and modseq."""
+        Returns the changed messages with their new flags and modseq (all changed messages
+        of one call share one new modseq; a message whose flags stay the same is not
+        changed and gets none). System flags are matched case-insensitively and returned in
+        their canonical spelling; keywords keep the first spelling stored; "\\Recent" and
+        unknown system flags raise InvalidName. NotFound for an unknown mailbox."""
 
     @abc.abstractmethod
     async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        """Remove these messages in one transaction; return the UIDs actually removed."""
+        """Remove these messages in one transaction; return the UIDs actually removed
+        (sorted). Unknown UIDs are ignored; NotFound for an unknown mailbox."""
 
     @abc.abstractmethod
     async def copy_messages(
         self, mailbox_id: int, uids: Sequence[int], target_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """Copy (sharing blobs); return (source uid, new uid) pairs."""
+        """Copy (sharing blobs, keeping flags and internal date); return (source uid, new
+        uid) pairs in source UID order. NotFound for an unknown mailbox."""
+
+    # -- extensions (added by the SQLite back end; a back end must implement them too, the
+    #    contract suite tests them; the defaults only keep test doubles small) -------------
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        """The mailbox with this id, or None (IMAP/POP3 sessions hold ids, not names)."""
+        raise NotImplementedError
+
+    async def set_enabled(self, address: str, enabled: bool) -> None:
+        """Enable or disable an account (NotFound). A disabled account keeps receiving mail
+        but the Authenticator refuses its logins."""
+        raise NotImplementedError
+
+    async def set_flags_conditional(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        flags: frozenset[str],
+        mode: FlagMode,
+        unchanged_since: int | None = None,
+    ) -> tuple[list[FlagChange], list[int]]:
+        """`set_flags`, also returning the UIDs left alone because their modseq was above
+        `unchanged_since` (the MODIFIED response code of CONDSTORE, RFC 7162 §3.1.3)."""
+        raise NotImplementedError
+
+    async def search(self, mailbox_id: int, text: str) -> list[int]:
+        """UIDs of the mailbox whose search text contains `text`, case-insensitively (and
+        accent-insensitively where the back end's index allows: SQLite for >= 3 chars).
+        NotFound is not raised: an unknown mailbox has no matches."""
+        raise NotImplementedError
 
     # -- journey -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -938,9 +938,9 @@ def _rename_inbox(
     ]
     # Moving rows with UPDATE fires no insert/delete trigger: counts are moved by hand.
     conn.execute(
-        "UPDATE mailboxes SET uidnext = (SELECT uidnext FROM mailboxes WHERE id = ?), "
-        "message_count = ? WHERE id = ?",
-        (inbox_id, len(uids), new_id),
+        "UPDATE mailboxes SET (uidnext, highest_modseq, message_count) = "
+        "(SELECT uidnext, highest_modseq, ? FROM mailboxes WHERE id = ?) WHERE id = ?",
+        (len(uids), inbox_id, new_id),
     )
     conn.execute("UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (new_id, inbox_id))
     events = [_mailbox_event(account_id, new_id)]
@@ -1067,7 +1067,11 @@ def _postmaster(conn: apsw.Connection, domain: str | None) -> list[Account]:
         ).get
         if row:
             return [_account(row)]
-    row = conn.execute(f"{sql} ORDER BY id LIMIT 1").get
+    # The first domain (in creation order) that has accounts: its first account.
+    row = conn.execute(
+        f"{sql} WHERE id = (SELECT a.id FROM accounts a JOIN domains d ON d.id = a.domain_id "
+        "ORDER BY d.id, a.id LIMIT 1)"
+    ).get
     return [_account(row)] if row else []
 
 

@@ -1,0 +1,102 @@
+"""The store contract run against the SQLite back end, plus what only SQLite has."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import apsw
+import pytest
+
+from mailstead.store import Store, create_store, open_store
+from mailstead.store.sqlite import SQLiteStore
+from mailstead.store.sqlite_schema import SCHEMA_VERSION
+
+# The suite runs with --import-mode=importlib, which puts no test folder on sys.path.
+sys.path.insert(0, str(Path(__file__).parent))
+from contract import DOMAIN, StoreContract, delivery, message
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'mail.db'}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+class TestSQLiteContract(StoreContract):
+    pass
+
+
+def test_url_selects_sqlite(tmp_path: Path) -> None:
+    created = create_store(f"sqlite://{tmp_path / 'x.db'}")
+    assert isinstance(created, SQLiteStore) and created.path == tmp_path / "x.db"
+
+
+async def test_connection_settings(store: SQLiteStore) -> None:
+    conn = apsw.Connection(str(store.path))
+    try:
+        assert conn.execute("PRAGMA journal_mode").get == "wal"
+        assert conn.execute("PRAGMA user_version").get == SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert apsw.sqlite_lib_version() >= "3.51.3"  # past the WAL-reset corruption fix
+
+
+async def test_group_commit_batches_concurrent_writers(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    before = await store.stats()
+    await asyncio.gather(
+        *(store.deliver(delivery(f"Q{i}", message(f"m{i}"), account.id)) for i in range(200))
+    )
+    after = await store.stats()
+    items = after.extra["committed_items"] - before.extra["committed_items"]
+    commits = after.extra["commits"] - before.extra["commits"]
+    assert items == 200
+    assert commits < items  # callers that waited together shared one commit
+
+
+async def test_schema_migrations_run_once(tmp_path: Path) -> None:
+    path = tmp_path / "mail.db"
+    for _ in range(2):
+        store = SQLiteStore(path)
+        await store.open()
+        assert (await store.stats()).extra["schema_version"] == SCHEMA_VERSION
+        await store.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mail.db"
+    conn = apsw.Connection(str(path))
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(Exception, match="newer"):
+        await open_store(f"sqlite://{path}")
+
+
+async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
+    from mailstead.store import StoreError
+
+    with pytest.raises(StoreError):
+        await open_store(f"sqlite://{tmp_path / 'missing-dir' / 'mail.db'}")
+
+
+async def test_checkpoint_truncates_the_wal(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    for i in range(20):
+        await store.deliver(delivery(f"Q{i}", message(f"m{i}", "x" * 20_000), account.id))
+    wal = Path(f"{store.path}-wal")
+    assert wal.stat().st_size > 0
+    await store.close()  # closing checkpoints with TRUNCATE
+    assert not wal.exists() or wal.stat().st_size == 0
