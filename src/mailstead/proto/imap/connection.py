@@ -1,0 +1,549 @@
+"""The server side of one IMAP connection as a state machine, with no I/O (h11-style).
+
+The session loop around it::
+
+    conn = Connection(limits)
+    writer.write(response.untagged_status("OK", "ready", code="CAPABILITY ..."))
+    while data := await reader.read(65536):
+        conn.receive_data(data)
+        while (event := conn.next_event()) is not NEED_DATA:
+            ...  # a Command: run it, then writer.write(conn.complete(command, "OK"))
+        if conn.should_pause_reading: ...  # only for Protocol-style sessions
+
+``next_event`` parses lazily, one command per call, in the state of the moment: call it
+again only once the previous command has been completed, so that a command pipelined after
+LOGIN or SELECT is checked against the state that command produced.
+
+Events: a ``Command``; ``ContinuationRequest`` (write ``data``, ``+ ...``, then keep feeding);
+``CommandError`` (write ``data``, a tagged BAD or NO, already rendered); ``AuthenticateResponse``
+and ``IdleDone`` during those exchanges; ``StreamChange`` after a STARTTLS or COMPRESS OK;
+``Bye`` (write ``data`` and close); ``ConnectionClosed`` after ``receive_eof``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import commands as c
+from . import lexer, response
+from .limits import Limits
+from .parser import (
+    ParseContext,
+    ParseError,
+    command_class,
+    command_name,
+    decode_base64,
+    parse_command,
+    parse_tag,
+)
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+"""``next_event`` has nothing complete: feed more bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuationRequest:
+    """A synchronising literal was announced and accepted: send ``data`` (``+ ...``)."""
+
+    tag: str
+    size: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CommandError:
+    """A malformed or misplaced command; ``data`` is the rendered tagged (or ``*``) reply.
+
+    ``tag`` is None when the line had no usable tag. If ``tag`` is that of an AUTHENTICATE
+    or IDLE in progress, that command is over.
+    """
+
+    tag: str | None
+    command: str
+    status: str
+    text: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateResponse:
+    """A client SASL response line, decoded; ``data`` is None when the client sent ``*``."""
+
+    tag: str
+    data: bytes | None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.data is None
+
+
+@dataclass(frozen=True, slots=True)
+class IdleDone:
+    """The line that ended IDLE: ``valid`` if it was ``DONE`` (else answer BAD)."""
+
+    tag: str
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """After the OK to STARTTLS (``kind="tls"``) or COMPRESS (``kind="compress"``).
+
+    TLS: everything the client pipelined after STARTTLS was discarded (``discarded``
+    octets, CVE-2011-0411); do the handshake, then call ``Connection.stream_changed()``.
+    COMPRESS: ``pending`` holds octets already received after the command, to be inflated and
+    fed back after ``stream_changed()``.
+    """
+
+    kind: str
+    pending: bytes = b""
+    discarded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """The connection must end: write ``data`` and close."""
+
+    text: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The client closed its side and no complete command is left."""
+
+
+Event = (
+    c.Command
+    | ContinuationRequest
+    | CommandError
+    | AuthenticateResponse
+    | IdleDone
+    | StreamChange
+    | Bye
+    | ConnectionClosed
+    | _NeedData
+)
+
+_MARKER_RE = re.compile(rb"(?:^| )(~?)\{([0-9]{1,12})(\+?)\}\Z")
+_TAG_PREFIX_RE = re.compile(rb"[^ \r\n]{1,64}")
+
+# What the lines mean.
+_COMMAND, _AUTHENTICATE, _IDLE, _STREAM_CHANGE, _CLOSED = range(5)
+_COMPACT_AT = 65_536
+
+
+class Connection:
+    """One client connection: input framing, parsing, state and stream changes."""
+
+    def __init__(self, limits: Limits | None = None, *, utf8: bool = False) -> None:
+        self.limits = limits or Limits()
+        self.state = c.State.NOT_AUTHENTICATED
+        self.enabled: set[str] = set()
+        self.read_only = False
+        self._context = ParseContext(utf8, frozenset(), self.limits.max_nesting_depth)
+        self._buffer = bytearray()
+        self._pos = 0  # start of unconsumed input in _buffer
+        self._scan = 0  # where the search for the next LF resumes
+        self._mode = _COMMAND
+        self._eof = False
+        self._closed_reported = False
+        self._overflowed = False
+        self._bad_count = 0
+        self._exchange_tag = ""  # the AUTHENTICATE or IDLE in progress
+        self._stream_kind = ""
+        self._discarded = 0
+        self._reset_command()
+
+    # --- input ------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Take bytes from the client. Never raises; excess input becomes a ``Bye``."""
+        if self._mode in (_CLOSED, _STREAM_CHANGE) or self._overflowed:
+            self._discarded += len(data)
+            return
+        if self._pos == len(self._buffer) and (self._literal_left or self._skip_left):
+            # Literal data goes straight to its destination, never through the buffer.
+            data = self._feed_literal(memoryview(data))
+            if not data:
+                return
+        if len(self._buffer) - self._pos + len(data) > self.limits.max_buffered_bytes:
+            self._overflowed = True
+            return
+        if self._pos >= _COMPACT_AT and self._pos * 2 >= len(self._buffer):
+            del self._buffer[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        self._buffer += data
+
+    def receive_eof(self) -> None:
+        self._eof = True
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Unparsed input plus the command under assembly (what the client makes us hold)."""
+        return len(self._buffer) - self._pos + self._size
+
+    @property
+    def should_pause_reading(self) -> bool:
+        """Stop reading from the socket until ``next_event`` has drained some input."""
+        pending = len(self._buffer) - self._pos
+        if pending >= self.limits.max_buffered_bytes // 2:
+            return True
+        return self._buffer.count(b"\n", self._pos) >= self.limits.max_pipelined_commands
+
+    @property
+    def utf8(self) -> bool:
+        return self._context.utf8
+
+    # --- events -------------------------------------------------------------------------------
+
+    def next_event(self) -> Event:
+        try:
+            return self._next_event()
+        except Exception as exc:  # a bug here must not take the server down
+            self._reset_command()
+            self._mode = _CLOSED
+            text = f"Internal error parsing input ({type(exc).__name__})"
+            return Bye(text, response.untagged_status("BYE", text))
+
+    def _next_event(self) -> Event:
+        while True:
+            if self._overflowed and self._mode != _CLOSED:
+                self._mode = _CLOSED
+                text = "Too much input without waiting for replies"
+                return Bye(text, response.untagged_status("BYE", text))
+            if self._mode == _CLOSED:
+                return self._closed_event()
+            if self._stream_kind and self._mode != _STREAM_CHANGE:
+                return self._begin_stream_change()
+            if self._mode == _STREAM_CHANGE:
+                return NEED_DATA
+            if self._literal_left or self._skip_left:
+                rest = self._feed_literal(memoryview(self._buffer)[self._pos :])
+                self._pos = len(self._buffer) - len(rest)
+                self._scan = max(self._scan, self._pos)
+                rest.release()
+                if self._literal_left or self._skip_left:
+                    return self._closed_event() if self._eof else NEED_DATA
+                continue
+            line = self._read_line()
+            if line is None:
+                return self._closed_event() if self._eof else NEED_DATA
+            event = self._handle_line(line)
+            if event is not None:
+                return event
+
+    def _closed_event(self) -> Event:
+        if self._eof and not self._closed_reported:
+            self._closed_reported = True
+            self._mode = _CLOSED
+            return ConnectionClosed()
+        return NEED_DATA
+
+    def _read_line(self) -> bytes | None:
+        buffer = self._buffer
+        end = buffer.find(b"\n", self._scan)
+        if end < 0:
+            self._scan = len(buffer)
+            if len(buffer) - self._pos > self.limits.max_line_length:
+                self._start_line_overflow()
+            return None
+        stop = end - 1 if end > self._pos and buffer[end - 1] == 0x0D else end
+        line = bytes(buffer[self._pos : stop])
+        self._pos = self._scan = end + 1
+        # After an overlong line, this is its tail: the refused command's failure path
+        # (``_handle_line``) still sees a trailing literal marker and skips that literal.
+        self._overflow_line = False
+        return line
+
+    def _start_line_overflow(self) -> None:
+        if not self._overflow_line:
+            self._overflow_line = True
+            if self._mode in (_AUTHENTICATE, _IDLE):
+                self._error_tag = self._exchange_tag
+                self._error_command = "AUTHENTICATE" if self._mode == _AUTHENTICATE else "IDLE"
+                self._mode = _COMMAND
+            self._fail("Line too long", segment=bytes(self._buffer[self._pos : self._pos + 200]))
+        # Drop what we have of the line but its last bytes, to spot a literal marker.
+        keep = 20
+        del self._buffer[self._pos : len(self._buffer) - keep]
+        self._scan = len(self._buffer)
+
+    # --- lines -----------------------------------------------------------------------------
+
+    def _handle_line(self, line: bytes) -> Event | None:
+        if self._mode == _AUTHENTICATE:
+            return self._authenticate_line(line)
+        if self._mode == _IDLE:
+            self._mode = _COMMAND
+            return IdleDone(self._exchange_tag, line.strip().upper() == b"DONE")
+        marker = _MARKER_RE.search(line, max(0, len(line) - 20)) if line.endswith(b"}") else None
+        if self._failure is not None:
+            # The command is already refused: skip its non-synchronising literals, then answer.
+            if marker is not None and marker.group(3):
+                self._skip_left = int(marker.group(2))
+                return None
+            return self._emit_failure()
+        segment = line[: marker.start()] if marker is not None else line
+        self._size += len(line) + 2
+        try:
+            tokens = lexer.tokenize(segment)
+        except lexer.LexError as exc:
+            self._fail(str(exc), segment=segment)
+            tokens = []
+        if self._failure is None:
+            self._tokens.extend(tokens)
+        if marker is None:
+            if self._failure is not None:
+                return self._emit_failure()
+            if not self._tokens:
+                self._reset_command()
+                return None  # an empty line: nothing to answer
+            return self._complete_command()
+        return self._start_literal(marker)
+
+    def _remember_tag(self, segment: bytes = b"") -> None:
+        """Note the tag and command name while the tokens still exist (for error replies)."""
+        if self._error_tag is not None:
+            return
+        tokens = self._tokens
+        if not tokens and segment:
+            try:
+                tokens = lexer.tokenize(segment[:200])
+            except lexer.LexError:
+                match = _TAG_PREFIX_RE.match(segment)
+                tokens = [match.group()] if match else []
+        self._error_tag = parse_tag(tokens[:1]) if tokens else None
+        self._error_command = command_name(tokens)
+
+    def _start_literal(self, marker: re.Match[bytes]) -> Event | None:
+        binary, digits, plus = marker.groups()
+        size = int(digits)
+        synchronising = not plus
+        tokens = self._tokens
+        self._remember_tag()
+        if self._failure is None:
+            cls = command_class(tokens)
+            authenticated = self.state in (c.State.AUTHENTICATED, c.State.SELECTED)
+            limit = self.limits.literal_limit(authenticated=authenticated, append=cls is c.Append)
+            if cls is not None and self.state not in cls.allowed_in:
+                self._fail_state(cls)
+            elif size > limit or self._size + size > self.limits.max_command_size:
+                code = "TOOBIG" if cls is c.Append else None
+                self._fail(
+                    "Literal too large", status="NO" if cls is c.Append else "BAD", code=code
+                )
+            elif (
+                not synchronising
+                and self.limits.literal_minus
+                and size > self.limits.nonsync_literal_minus_limit
+            ):
+                self._fail("Non-synchronising literal over 4096 octets (LITERAL-)")
+        if self._failure is not None:
+            if synchronising:
+                return self._emit_failure()  # the client waits for "+" and gets this instead
+            self._skip_left = size
+            return None
+        self._literal_left = size
+        self._literal_binary = bool(binary)
+        self._literal_chunks = []
+        self._size += size
+        if size == 0:
+            return self._finish_literal() if not synchronising else self._continuation(size)
+        if synchronising:
+            return self._continuation(size)
+        return None
+
+    def _continuation(self, size: int) -> ContinuationRequest:
+        if self._literal_left == 0:
+            self._finish_literal()
+        return ContinuationRequest(self._error_tag or "*", size, b"+ Ready for literal data\r\n")
+
+    def _feed_literal(self, data: memoryview) -> memoryview:
+        """Take literal (or skipped) octets from ``data``; return what follows them."""
+        if self._skip_left:
+            taken = min(self._skip_left, len(data))
+            self._skip_left -= taken
+            return data[taken:]
+        taken = min(self._literal_left, len(data))
+        if taken:
+            self._literal_chunks.append(bytes(data[:taken]))
+            self._literal_left -= taken
+            if self._literal_left == 0:
+                self._finish_literal()
+        return data[taken:]
+
+    def _finish_literal(self) -> None:
+        chunks = self._literal_chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._literal_chunks = []
+        if not self._literal_binary and b"\x00" in data:
+            self._fail("NUL in literal (use ~{n} for binary data)")
+        if self._failure is None:
+            self._tokens.append(lexer.Literal(data, self._literal_binary))
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def _complete_command(self) -> Event:
+        tokens = self._tokens
+        cls = command_class(tokens)
+        if cls is not None and self.state not in cls.allowed_in:
+            self._fail_state(cls)
+            return self._emit_failure()
+        try:
+            command = parse_command(tokens, self._context)
+        except ParseError as exc:
+            self._fail(exc.text, exc.status, exc.code)
+            return self._emit_failure()
+        self._reset_command()
+        self._bad_count = 0
+        return command
+
+    def _fail_state(self, cls: type[c.Command]) -> None:
+        if self.state == c.State.NOT_AUTHENTICATED:
+            why = "Log in first"
+        elif self.state == c.State.AUTHENTICATED and cls.allowed_in == c.SELECTED:
+            why = "No mailbox selected"
+        else:
+            why = f"Not valid in the {self.state.value} state"
+        self._fail(why)
+
+    def _fail(
+        self, text: str, status: str = "BAD", code: str | None = None, segment: bytes = b""
+    ) -> None:
+        self._remember_tag(segment)
+        if self._failure is None:
+            self._failure = (text, status, code)
+            self._tokens = []
+
+    def _emit_failure(self) -> Event:
+        assert self._failure is not None
+        text, status, code = self._failure
+        tag = self._error_tag
+        name = self._error_command
+        self._reset_command()
+        if status == "BAD":
+            self._bad_count += 1
+        if name and text != "Unknown command":
+            text = f"Error in IMAP command {name}: {text}"
+        data = response.tagged(tag or "*", status, text, code)
+        if self._bad_count > self.limits.max_bad_commands:
+            self._mode = _CLOSED
+            bye = "Too many invalid commands"
+            return Bye(bye, data + response.untagged_status("BYE", bye))
+        return CommandError(tag, name, status, text, data)
+
+    def _reset_command(self) -> None:
+        self._tokens: list = []
+        self._size = 0
+        self._literal_left = 0
+        self._literal_binary = False
+        self._literal_chunks: list[bytes] = []
+        self._skip_left = 0
+        self._failure: tuple[str, str, str | None] | None = None
+        self._error_tag: str | None = None
+        self._error_command = ""
+        self._overflow_line = False
+
+    # --- exchanges ----------------------------------------------------------------------------
+
+    def _authenticate_line(self, line: bytes) -> Event:
+        tag = self._exchange_tag
+        if line.strip() == b"*":
+            self._mode = _COMMAND
+            return AuthenticateResponse(tag, None)
+        try:
+            return AuthenticateResponse(tag, decode_base64(line.strip()))
+        except ParseError as exc:
+            self._mode = _COMMAND
+            text = f"Error in IMAP command AUTHENTICATE: {exc.text}"
+            return CommandError(tag, "AUTHENTICATE", "BAD", text, response.tagged(tag, "BAD", text))
+
+    def authenticate_challenge(self, command: c.Authenticate, challenge: bytes = b"") -> bytes:
+        """``+ <base64 challenge>``; the next line comes back as ``AuthenticateResponse``."""
+        self._mode = _AUTHENTICATE
+        self._exchange_tag = command.tag
+        return response.continuation_data(challenge) if challenge else b"+ \r\n"
+
+    def start_idle(self, command: c.Idle, text: str = "idling") -> bytes:
+        """``+ idling``; the next line comes back as ``IdleDone``. Untagged updates may be
+        written meanwhile; finish with ``complete(command, "OK")``."""
+        self._mode = _IDLE
+        self._exchange_tag = command.tag
+        return response.continuation(text)
+
+    def enable(self, capabilities: list[str] | tuple[str, ...]) -> bytes:
+        """Record extensions the server agreed to ENABLE; returns ``* ENABLED ...``."""
+        names = [name.upper() for name in capabilities]
+        fresh = [name for name in names if name not in self.enabled]
+        self.enabled.update(names)
+        if "QRESYNC" in self.enabled:
+            self.enabled.add("CONDSTORE")
+        utf8 = self._context.utf8 or bool({"UTF8=ACCEPT", "IMAP4REV2"} & self.enabled)
+        self._context = ParseContext(utf8, frozenset(self.enabled), self.limits.max_nesting_depth)
+        return response.enabled(fresh)
+
+    def complete(
+        self,
+        command: c.Command,
+        status: str = "OK",
+        text: str | None = None,
+        code: str | None = None,
+    ) -> bytes:
+        """The tagged reply that ends ``command``; applies the state change it implies."""
+        if self._mode in (_AUTHENTICATE, _IDLE) and command.tag == self._exchange_tag:
+            self._mode = _COMMAND
+        ok = status == "OK"
+        if isinstance(command, c.Login | c.Authenticate) and ok:
+            self.state = c.State.AUTHENTICATED
+        elif isinstance(command, c.Select):
+            if ok:
+                self.state = c.State.SELECTED
+                self.read_only = command.read_only
+            elif self.state == c.State.SELECTED:
+                # RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
+                self.state = c.State.AUTHENTICATED
+        elif isinstance(command, c.Close | c.Unselect) and ok:
+            self.state = c.State.AUTHENTICATED
+        elif isinstance(command, c.Logout):
+            self.state = c.State.LOGOUT
+            self._mode = _CLOSED
+        elif isinstance(command, c.StartTLS) and ok:
+            self._stream_kind = "tls"
+        elif isinstance(command, c.Compress) and ok:
+            self._stream_kind = "compress"
+        if text is None:
+            text = f"{command.name} completed" if ok else f"{command.name} failed"
+        return response.tagged(command.tag, status, text, code)
+
+    def _begin_stream_change(self) -> StreamChange:
+        pending = bytes(self._buffer[self._pos :])
+        self._buffer = bytearray()
+        self._pos = self._scan = 0
+        self._reset_command()
+        self._skip_left = 0
+        self._overflow_line = False
+        self._mode = _STREAM_CHANGE
+        self._discarded = 0
+        if self._stream_kind == "tls":
+            return StreamChange("tls", b"", len(pending))
+        return StreamChange("compress", pending, 0)
+
+    def stream_changed(self) -> None:
+        """The TLS handshake is done (or the compression layer is installed): go on."""
+        if self._stream_kind == "tls":
+            # RFC 9051 §6.2.1: forget everything learnt before; capabilities may differ.
+            self.state = c.State.NOT_AUTHENTICATED
+            self._bad_count = 0
+        self._stream_kind = ""
+        self._mode = _COMMAND

@@ -1,0 +1,105 @@
+"""Lines to tokens: the one place that knows IMAP's lexical rules (RFC 9051 §4, §9).
+
+A command arrives as line segments separated by literals. Each segment is split by one
+regular expression (``findall`` runs the loop in C, which is what makes parsing cheap in
+Python); the grammar in ``parser`` then reads the tokens. Tokens are plain ``bytes``:
+``b"("`` and ``b")"``, quoted strings with their quotes still on, and *words*: maximal runs of
+anything else up to a space, a parenthesis or a quote (atoms, numbers, sequence sets,
+``BODY.PEEK[HEADER.FIELDS``, ``]<0.100>``). Literals are ``Literal`` objects.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN_RE = re.compile(rb'"(?:[^"\\]|\\.)*"|[()]|[^ ()"]+|"')
+_LITERAL_MARKER_RE = re.compile(rb"(~?)\{([0-9]{1,12})(\+?)\}\Z")
+_BAD_ESCAPE_RE = re.compile(rb'\\[^"\\]|\\\Z')
+_ESCAPE_RE = re.compile(rb"\\(.)", re.S)
+# RFC 9051 ASTRING-CHAR: ATOM-CHAR plus "]"; no controls, no list-wildcards, no quoted-specials.
+_ASTRING_RE = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\]+\Z")
+_ATOM_RE = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\\]]+\Z")
+_LIST_MAILBOX_RE = re.compile(rb"[^\x00-\x20\x7f(){\"\\]+\Z")
+
+OPEN = b"("
+CLOSE = b")"
+
+
+class LexError(ValueError):
+    """A segment that cannot be tokenised (an unterminated quoted string, a NUL)."""
+
+
+class Literal:
+    """A literal's data; ``binary`` for RFC 3516 literal8 ``~{n}``."""
+
+    __slots__ = ("binary", "data")
+
+    def __init__(self, data: bytes, binary: bool = False) -> None:
+        self.data = data
+        self.binary = binary
+
+    def __repr__(self) -> str:
+        return f"Literal({self.data[:40]!r}{'...' if len(self.data) > 40 else ''}, binary={self.binary})"
+
+
+class LiteralMarker:
+    """What ends a segment that a literal follows: its size and kind."""
+
+    __slots__ = ("binary", "size", "synchronising")
+
+    def __init__(self, size: int, binary: bool, synchronising: bool) -> None:
+        self.size = size
+        self.binary = binary
+        self.synchronising = synchronising
+
+
+def tokenize(segment: bytes) -> list[bytes]:
+    """Split one line segment (without its CRLF) into tokens."""
+    tokens: list[bytes] = _TOKEN_RE.findall(segment)
+    if b'"' in segment and b'"' in tokens:
+        raise LexError("unterminated quoted string")
+    if b"\x00" in segment:
+        raise LexError("NUL octet in command")
+    return tokens
+
+
+def literal_marker(token: bytes) -> LiteralMarker | None:
+    """The literal announced by the last token of a segment, if it is ``{n}``-like."""
+    if token[-1:] != b"}":
+        return None
+    match = _LITERAL_MARKER_RE.match(token)
+    if match is None:
+        return None
+    binary, size, plus = match.groups()
+    return LiteralMarker(int(size), bool(binary), not plus)
+
+
+def unquote(token: bytes) -> bytes:
+    """The contents of a quoted-string token (which must start and end with a quote)."""
+    inner = token[1:-1]
+    if b"\\" not in inner:
+        if b"\r" in inner or b"\n" in inner:
+            raise LexError("CR or LF in quoted string")
+        return inner
+    if _BAD_ESCAPE_RE.search(inner):
+        raise LexError('only \\\\ and \\" may be escaped in a quoted string')
+    return _ESCAPE_RE.sub(rb"\1", inner)
+
+
+def quote(data: bytes) -> bytes:
+    """Write ``data`` as a quoted string (caller checks there is no CR, LF or NUL)."""
+    if b"\\" in data or b'"' in data:
+        data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + data + b'"'
+
+
+def is_atom(word: bytes) -> bool:
+    return _ATOM_RE.match(word) is not None
+
+
+def is_astring_atom(word: bytes) -> bool:
+    return _ASTRING_RE.match(word) is not None
+
+
+def is_list_mailbox_atom(word: bytes) -> bool:
+    return _LIST_MAILBOX_RE.match(word) is not None

@@ -1,0 +1,991 @@
+"""Tokens to typed commands: the grammar of RFC 9051 §9 plus the extensions we speak.
+
+``parse_command(tokens, context)`` reads the tokens of one complete command (``lexer``
+output with literals in place) and returns a ``commands.Command`` or raises ``ParseError``,
+whose text the connection sends in a tagged BAD (or NO, for BADCHARSET and the like).
+
+Hand-written recursive descent over the token list: the grammar is context-dependent enough
+(astrings, section specs, search keys) that a parser library would be both slower and less
+precise about what it tells the client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import commands as c
+from . import fetch as f
+from . import lexer, mutf7
+from . import search as s
+from .lexer import CLOSE, OPEN, Literal
+from .sequence import SequenceSet
+
+MAX_NUMBER64 = 2**63 - 1
+SYSTEM_FLAGS = {
+    flag.upper(): flag
+    for flag in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")
+}
+STATUS_ITEMS = frozenset(
+    {
+        "MESSAGES",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "DELETED",
+        "SIZE",
+        "RECENT",
+        "HIGHESTMODSEQ",
+        "APPENDLIMIT",
+        "MAILBOXID",
+        "DELETED-STORAGE",
+    }
+)
+SEARCH_RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+SEARCH_CHARSETS = ("UTF-8", "US-ASCII")
+SORT_KEYS = frozenset(
+    {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"}
+)
+THREAD_ALGORITHMS = frozenset({"ORDEREDSUBJECT", "REFERENCES", "REFS"})
+LIST_SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+LIST_RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "MYRIGHTS"})
+MONTH_NUMBERS = {m.upper().encode(): i + 1 for i, m in enumerate(s.MONTHS)}
+
+_TAG_RE = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\+]+\Z")
+_NUMBER_RE = re.compile(rb"[0-9]{1,20}\Z")
+_DATE_RE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})\Z")
+_DATE_TIME_RE = re.compile(
+    rb"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})\Z"
+)
+_SECTION_OPEN_RE = re.compile(rb"(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\Z", re.S)
+_SECTION_RE = re.compile(
+    rb"(?:([1-9][0-9]{0,8}(?:\.[1-9][0-9]{0,8})*)"
+    rb"(?:\.(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME))?"
+    rb"|(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT))?\Z"
+)
+_PARTIAL_RE = re.compile(rb"\](?:<([0-9]{1,10})\.([0-9]{1,10})>)?\Z")
+_FIELD_NAME_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+\Z")  # RFC 5322 ftext
+
+
+class ParseError(ValueError):
+    """A malformed command. ``status`` is BAD unless the RFC wants NO (BADCHARSET)."""
+
+    def __init__(self, text: str, status: str = "BAD", code: str | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+        self.code = code
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """What parsing depends on besides the bytes: UTF-8 names and enabled extensions."""
+
+    utf8: bool = False
+    enabled: frozenset[str] = field(default_factory=frozenset)
+    max_depth: int = 24
+
+
+def command_name(tokens: list) -> str:
+    """The (upper-case) command word(s) of a tokenised command, for error texts."""
+    if len(tokens) < 2 or type(tokens[1]) is not bytes:
+        return ""
+    name = tokens[1].upper()
+    if name == b"UID" and len(tokens) > 2 and type(tokens[2]) is bytes:
+        return "UID " + tokens[2].upper().decode("ascii", "replace")
+    return name.decode("ascii", "replace")
+
+
+def parse_tag(tokens: list) -> str | None:
+    """The tag if the first token is a valid one."""
+    if not tokens:
+        return None
+    tag = tokens[0]
+    if type(tag) is not bytes or not _TAG_RE.match(tag):
+        return None
+    return tag.decode("ascii", "replace") if not tag.isascii() else tag.decode("ascii")
+
+
+def command_class(tokens: list) -> type[c.Command] | None:
+    """Which command the tokens name, without parsing the arguments (for state checks)."""
+    if len(tokens) < 2 or type(tokens[1]) is not bytes:
+        return None
+    name = tokens[1].upper()
+    if name == b"UID":
+        if len(tokens) < 3 or type(tokens[2]) is not bytes:
+            return None
+        entry = _UID_COMMANDS.get(tokens[2].upper())
+    else:
+        entry = _COMMANDS.get(name)
+    return entry[1] if entry else None
+
+
+def parse_command(tokens: list, context: ParseContext) -> c.Command:
+    tag = parse_tag(tokens)
+    if tag is None:
+        raise ParseError("Invalid tag")
+    if len(tokens) < 2 or type(tokens[1]) is not bytes:
+        raise ParseError("Missing command")
+    name = tokens[1].upper()
+    reader = _Reader(tokens, 2, context)
+    if name == b"UID":
+        sub = reader.word("command after UID").upper()
+        entry = _UID_COMMANDS.get(sub)
+        if entry is None:
+            raise ParseError("Unknown UID command")
+        command = entry[0](reader, tag, True)
+    else:
+        entry = _COMMANDS.get(name)
+        if entry is None:
+            raise ParseError("Unknown command")
+        command = entry[0](reader, tag, False)
+    reader.end()
+    return command
+
+
+class _Reader:
+    __slots__ = ("context", "depth", "n", "pos", "tokens", "utf8")
+
+    def __init__(self, tokens: list, pos: int, context: ParseContext) -> None:
+        self.tokens = tokens
+        self.pos = pos
+        self.n = len(tokens)
+        self.context = context
+        self.utf8 = context.utf8
+        self.depth = 0
+
+    # -- token level ------------------------------------------------------------------------
+
+    def more(self) -> bool:
+        return self.pos < self.n
+
+    def peek(self) -> bytes | Literal | None:
+        return self.tokens[self.pos] if self.pos < self.n else None
+
+    def take(self, what: str) -> bytes | Literal:
+        if self.pos >= self.n:
+            raise ParseError(f"Missing {what}")
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def end(self) -> None:
+        if self.pos < self.n:
+            raise ParseError("Unexpected extra arguments")
+
+    def word(self, what: str) -> bytes:
+        token = self.take(what)
+        if type(token) is not bytes or token in (OPEN, CLOSE) or token[0] == 0x22:
+            raise ParseError(f"Expected {what}")
+        return token
+
+    def open(self, what: str) -> None:
+        if self.take(what) != OPEN:
+            raise ParseError(f"Expected ( before {what}")
+
+    def close_or_none(self) -> bool:
+        """Consume a ``)`` if next; say whether it was."""
+        if self.pos < self.n and self.tokens[self.pos] == CLOSE:
+            self.pos += 1
+            return True
+        if self.pos >= self.n:
+            raise ParseError("Missing )")
+        return False
+
+    def peek_upper(self) -> bytes | None:
+        token = self.peek()
+        if type(token) is bytes:
+            return token.upper()
+        return None
+
+    def accept(self, keyword: bytes) -> bool:
+        token = self.peek()
+        if type(token) is bytes and token.upper() == keyword:
+            self.pos += 1
+            return True
+        return False
+
+    def push(self) -> None:
+        self.depth += 1
+        if self.depth > self.context.max_depth:
+            raise ParseError("Too deeply nested")
+
+    # -- values -------------------------------------------------------------------------------
+
+    def atom(self, what: str) -> str:
+        token = self.word(what)
+        if not lexer.is_atom(token):
+            raise ParseError(f"Invalid characters in {what}")
+        return token.decode("ascii", "replace").upper() if token.isascii() else _utf8(token)
+
+    def number(self, what: str, *, nonzero: bool = False, limit: int = MAX_NUMBER64) -> int:
+        token = self.word(what)
+        if not _NUMBER_RE.match(token):
+            raise ParseError(f"Expected a number for {what}")
+        value = int(token)
+        if value > limit or (nonzero and value == 0):
+            raise ParseError(f"Number out of range for {what}")
+        return value
+
+    def astring(self, what: str) -> bytes:
+        token = self.take(what)
+        if type(token) is bytes:
+            if token[0] == 0x22:
+                return _unquote(token)
+            if token in (OPEN, CLOSE) or not lexer.is_astring_atom(token):
+                raise ParseError(f"Invalid {what}")
+            return token
+        if token.binary:
+            raise ParseError(f"Binary literal not allowed for {what}")
+        return token.data
+
+    def string(self, what: str) -> bytes:
+        token = self.take(what)
+        if type(token) is bytes:
+            if token[0] == 0x22 and len(token) > 1:
+                return _unquote(token)
+            raise ParseError(f"Expected a quoted string or literal for {what}")
+        if token.binary:
+            raise ParseError(f"Binary literal not allowed for {what}")
+        return token.data
+
+    def nstring(self, what: str) -> bytes | None:
+        token = self.peek()
+        if type(token) is bytes and token.upper() == b"NIL":
+            self.pos += 1
+            return None
+        return self.string(what)
+
+    def text(self, what: str) -> str:
+        return _utf8(self.astring(what))
+
+    def mailbox(self, what: str = "mailbox name") -> str:
+        return self._decode_mailbox(self.astring(what))
+
+    def list_mailbox(self) -> str:
+        token = self.take("mailbox pattern")
+        if type(token) is bytes and token[0] != 0x22 and token not in (OPEN, CLOSE):
+            if not lexer.is_list_mailbox_atom(token):
+                raise ParseError("Invalid mailbox pattern")
+            raw = token
+        else:
+            self.pos -= 1
+            raw = self.string("mailbox pattern")
+        return self._decode_mailbox(raw, normalise_inbox=False)
+
+    def _decode_mailbox(self, raw: bytes, normalise_inbox: bool = True) -> str:
+        if len(raw) == 5 and raw.upper() == b"INBOX":
+            return "INBOX"
+        if self.utf8:
+            name = _utf8(raw)
+        else:
+            try:
+                name = mutf7.decode(raw)
+            except ValueError as exc:
+                raise ParseError(f"Invalid mailbox name: {exc}") from None
+        if "\r" in name or "\n" in name:
+            raise ParseError("CR or LF in mailbox name")
+        return name
+
+    def flag(self, what: str = "flag") -> str:
+        token = self.word(what)
+        if token[0] == 0x5C:  # backslash: a system flag or \Extension
+            body = token[1:]
+            if not body or not lexer.is_atom(body):
+                raise ParseError(f"Invalid {what}")
+            name = token.decode("ascii", "replace")
+            return SYSTEM_FLAGS.get(name.upper(), name)
+        if not lexer.is_atom(token):
+            raise ParseError(f"Invalid {what}")
+        return _utf8(token)
+
+    def flag_list(self) -> tuple[str, ...]:
+        self.open("flag list")
+        flags = []
+        while not self.close_or_none():
+            flags.append(self.flag())
+        return tuple(flags)
+
+    def sequence_set(self, what: str = "sequence set") -> SequenceSet:
+        token = self.word(what)
+        try:
+            return SequenceSet.parse(token)
+        except ValueError:
+            raise ParseError(f"Invalid {what}") from None
+
+    def date(self) -> datetime.date:
+        token = self.take("date")
+        if type(token) is bytes and token[:1] == b'"':
+            token = _unquote(token)
+        if type(token) is not bytes or not (match := _DATE_RE.match(token)):
+            raise ParseError("Invalid date (expected d-Mon-yyyy)")
+        day, month, year = match.groups()
+        try:
+            return datetime.date(int(year), MONTH_NUMBERS[month.upper()], int(day))
+        except (KeyError, ValueError):
+            raise ParseError("Invalid date") from None
+
+    def date_time(self, raw: bytes) -> datetime.datetime:
+        match = _DATE_TIME_RE.match(raw)
+        if not match:
+            raise ParseError('Invalid date-time (expected "dd-Mon-yyyy hh:mm:ss +zzzz")')
+        day, month, year, hour, minute, second, sign, zh, zm = match.groups()
+        try:
+            offset = datetime.timedelta(hours=int(zh), minutes=int(zm))
+            zone = datetime.timezone(-offset if sign == b"-" else offset)
+            return datetime.datetime(
+                int(year),
+                MONTH_NUMBERS[month.upper()],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                tzinfo=zone,
+            )
+        except (KeyError, ValueError):
+            raise ParseError("Invalid date-time") from None
+
+    def atom_list(self, what: str) -> tuple[str, ...]:
+        self.open(what)
+        items = []
+        while not self.close_or_none():
+            items.append(self.atom(what))
+        return tuple(items)
+
+
+def _unquote(token: bytes) -> bytes:
+    try:
+        return lexer.unquote(token)
+    except lexer.LexError as exc:
+        raise ParseError(str(exc)) from None
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("Invalid UTF-8") from None
+
+
+# --- commands without arguments ----------------------------------------------------------
+
+
+def _no_args(cls: type[c.Command]) -> Callable[[_Reader, str, bool], c.Command]:
+    def parse(reader: _Reader, tag: str, uid: bool) -> c.Command:
+        return cls(tag)
+
+    return parse
+
+
+def _id(r: _Reader, tag: str, uid: bool) -> c.Id:
+    if r.accept(b"NIL"):
+        return c.Id(tag, None)
+    r.open("ID parameter list")
+    pairs = []
+    while not r.close_or_none():
+        key = _utf8(r.string("ID field"))
+        value = r.nstring("ID value")
+        pairs.append((key, None if value is None else _utf8(value)))
+        if len(pairs) > 30:  # RFC 2971 §3.3
+            raise ParseError("Too many ID fields")
+    return c.Id(tag, tuple(pairs))
+
+
+# --- not authenticated ---------------------------------------------------------------------
+
+
+def _authenticate(r: _Reader, tag: str, uid: bool) -> c.Authenticate:
+    mechanism = r.atom("SASL mechanism")
+    initial = None
+    if r.more():
+        raw = r.word("initial response")
+        initial = decode_base64(raw)
+    return c.Authenticate(tag, mechanism, initial)
+
+
+def decode_base64(raw: bytes) -> bytes:
+    """A SASL response line: base64, ``=`` for empty (RFC 4959)."""
+    if raw == b"=":
+        return b""
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError("Invalid base64") from None
+
+
+def _login(r: _Reader, tag: str, uid: bool) -> c.Login:
+    user = r.text("user name")
+    password = r.text("password")
+    return c.Login(tag, user, password)
+
+
+# --- authenticated ---------------------------------------------------------------------------
+
+
+def _enable(r: _Reader, tag: str, uid: bool) -> c.Enable:
+    caps = [r.atom("capability")]
+    while r.more():
+        caps.append(r.atom("capability"))
+    return c.Enable(tag, tuple(caps))
+
+
+def _select(cls: type[c.Select]) -> Callable[[_Reader, str, bool], c.Select]:
+    def parse(r: _Reader, tag: str, uid: bool) -> c.Select:
+        mailbox = r.mailbox()
+        condstore = False
+        qresync = None
+        if r.more():
+            r.open("SELECT parameters")
+            while not r.close_or_none():
+                param = r.atom("SELECT parameter")
+                if param == "CONDSTORE":
+                    condstore = True
+                elif param == "QRESYNC":
+                    if "QRESYNC" not in r.context.enabled:
+                        raise ParseError("QRESYNC must be ENABLEd first")
+                    qresync = _qresync(r)
+                else:
+                    raise ParseError(f"Unknown SELECT parameter {param}")
+        return cls(tag, mailbox, condstore, qresync)
+
+    return parse
+
+
+def _qresync(r: _Reader) -> c.QResync:
+    r.open("QRESYNC parameters")
+    uid_validity = r.number("UIDVALIDITY", nonzero=True, limit=0xFFFFFFFF)
+    modseq = r.number("mod-sequence")
+    known = None
+    match = None
+    if not r.close_or_none():
+        if r.peek() != OPEN:
+            known = r.sequence_set("known UIDs")
+        if not r.close_or_none():
+            r.open("sequence match data")
+            seqs = r.sequence_set("known sequence set")
+            uids = r.sequence_set("known UID set")
+            if not r.close_or_none():
+                raise ParseError("Expected ) after sequence match data")
+            match = (seqs, uids)
+            if not r.close_or_none():
+                raise ParseError("Expected ) after QRESYNC parameters")
+    return c.QResync(uid_validity, modseq, known, match)
+
+
+def _create(r: _Reader, tag: str, uid: bool) -> c.Create:
+    mailbox = r.mailbox()
+    use: tuple[str, ...] = ()
+    if r.more():
+        r.open("CREATE parameters")
+        while not r.close_or_none():
+            param = r.atom("CREATE parameter")
+            if param != "USE":
+                raise ParseError(f"Unknown CREATE parameter {param}")
+            use = r.flag_list()
+    return c.Create(tag, mailbox, use)
+
+
+def _one_mailbox(cls: type) -> Callable[[_Reader, str, bool], c.Command]:
+    def parse(r: _Reader, tag: str, uid: bool) -> c.Command:
+        return cls(tag, r.mailbox())
+
+    return parse
+
+
+def _rename(r: _Reader, tag: str, uid: bool) -> c.Rename:
+    return c.Rename(tag, r.mailbox(), r.mailbox("new mailbox name"))
+
+
+def _list(r: _Reader, tag: str, uid: bool) -> c.List:
+    selection: list[str] = []
+    if r.peek() == OPEN:
+        r.open("LIST selection options")
+        while not r.close_or_none():
+            option = r.atom("LIST selection option")
+            if option not in LIST_SELECTION_OPTIONS:
+                raise ParseError(f"Unknown LIST selection option {option}")
+            selection.append(option)
+    reference = r._decode_mailbox(r.astring("reference name"), normalise_inbox=False)
+    if r.peek() == OPEN:
+        r.pos += 1
+        patterns = []
+        while not r.close_or_none():
+            patterns.append(r.list_mailbox())
+        if not patterns:
+            raise ParseError("Empty mailbox pattern list")
+    else:
+        patterns = [r.list_mailbox()]
+    return_options: list[str] = []
+    status_items = None
+    if r.accept(b"RETURN"):
+        r.open("LIST return options")
+        while not r.close_or_none():
+            option = r.atom("LIST return option")
+            if option == "STATUS":
+                status_items = _status_items(r)
+            elif option in LIST_RETURN_OPTIONS:
+                return_options.append(option)
+            else:
+                raise ParseError(f"Unknown LIST return option {option}")
+    return c.List(
+        tag, reference, tuple(patterns), tuple(selection), tuple(return_options), status_items
+    )
+
+
+def _lsub(r: _Reader, tag: str, uid: bool) -> c.Lsub:
+    reference = r._decode_mailbox(r.astring("reference name"), normalise_inbox=False)
+    return c.Lsub(tag, reference, r.list_mailbox())
+
+
+def _status_items(r: _Reader) -> tuple[str, ...]:
+    items = r.atom_list("STATUS items")
+    for item in items:
+        if item not in STATUS_ITEMS:
+            raise ParseError(f"Unknown STATUS item {item}")
+    if not items:
+        raise ParseError("Empty STATUS item list")
+    return items
+
+
+def _status(r: _Reader, tag: str, uid: bool) -> c.Status:
+    mailbox = r.mailbox()
+    return c.Status(tag, mailbox, _status_items(r))
+
+
+def _append(r: _Reader, tag: str, uid: bool) -> c.Append:
+    mailbox = r.mailbox()
+    messages = []
+    while True:
+        flags: tuple[str, ...] = ()
+        when = None
+        if r.peek() == OPEN:
+            flags = r.flag_list()
+            if "\\Recent" in flags:
+                raise ParseError("\\Recent cannot be set")
+        token = r.peek()
+        if type(token) is bytes and token[:1] == b'"':
+            r.pos += 1
+            when = r.date_time(_unquote(token))
+        token = r.take("message literal")
+        if type(token) is bytes and token.upper() == b"UTF8":  # RFC 6855 APPEND UTF8 (~{n})
+            r.open("UTF8 literal")
+            token = r.take("message literal")
+            if type(token) is not Literal or not token.binary or not r.close_or_none():
+                raise ParseError("Expected UTF8 (~{n}) literal")
+        if type(token) is not Literal:
+            raise ParseError("Expected the message as a literal")
+        messages.append(c.AppendMessage(token.data, flags, when, token.binary))
+        if not r.more():
+            break
+    return c.Append(tag, mailbox, tuple(messages))
+
+
+def _getquota(r: _Reader, tag: str, uid: bool) -> c.GetQuota:
+    return c.GetQuota(tag, r.text("quota root"))
+
+
+def _setquota(r: _Reader, tag: str, uid: bool) -> c.SetQuota:
+    root = r.text("quota root")
+    r.open("quota limits")
+    limits = []
+    while not r.close_or_none():
+        limits.append((r.atom("quota resource"), r.number("quota limit")))
+    return c.SetQuota(tag, root, tuple(limits))
+
+
+def _compress(r: _Reader, tag: str, uid: bool) -> c.Compress:
+    return c.Compress(tag, r.atom("compression mechanism"))
+
+
+# --- selected --------------------------------------------------------------------------------
+
+
+def _expunge(r: _Reader, tag: str, uid: bool) -> c.Expunge:
+    return c.Expunge(tag, r.sequence_set("UID set") if uid else None)
+
+
+def _copy(cls: type) -> Callable[[_Reader, str, bool], c.Command]:
+    def parse(r: _Reader, tag: str, uid: bool) -> c.Command:
+        sequence = r.sequence_set()
+        return cls(tag, sequence, r.mailbox(), uid)
+
+    return parse
+
+
+def _store(r: _Reader, tag: str, uid: bool) -> c.Store:
+    sequence = r.sequence_set()
+    unchanged_since = None
+    if r.peek() == OPEN:
+        r.pos += 1
+        while not r.close_or_none():
+            modifier = r.atom("STORE modifier")
+            if modifier != "UNCHANGEDSINCE":
+                raise ParseError(f"Unknown STORE modifier {modifier}")
+            unchanged_since = r.number("UNCHANGEDSINCE")
+    item = r.word("STORE data item").upper()
+    mode = _STORE_MODES.get(item[:1], c.StoreMode.REPLACE)
+    if mode is not c.StoreMode.REPLACE:
+        item = item[1:]
+    if item == b"FLAGS":
+        silent = False
+    elif item == b"FLAGS.SILENT":
+        silent = True
+    else:
+        raise ParseError("Expected FLAGS, +FLAGS or -FLAGS")
+    if r.peek() == OPEN:
+        flags = r.flag_list()
+    else:
+        flags_list = [r.flag()]
+        while r.more():
+            flags_list.append(r.flag())
+        flags = tuple(flags_list)
+    return c.Store(tag, sequence, mode, flags, silent, unchanged_since, uid)
+
+
+_STORE_MODES = {b"+": c.StoreMode.ADD, b"-": c.StoreMode.REMOVE}
+
+# A per-process cache of whole fetch-attribute words (``BODY.PEEK[]``, ``BINARY[1]<0.10>``):
+# clients repeat the same few, and a dict hit is far cheaper than the regexes.
+_ATTRIBUTE_CACHE: dict[bytes, f.FetchAttribute] = {}
+_SIMPLE_BY_WORD = {
+    name.encode(): attribute
+    for name in f.SIMPLE_ATTRIBUTES
+    if (attribute := f.simple_attribute(name))
+}
+
+
+def _fetch(r: _Reader, tag: str, uid: bool) -> c.Fetch:
+    sequence = r.sequence_set()
+    token = r.take("fetch attributes")
+    attributes: list[f.FetchAttribute] = []
+    if token == OPEN:
+        while not r.close_or_none():
+            attributes.append(_fetch_attribute(r, r.word("fetch attribute")))
+        if not attributes:
+            raise ParseError("Empty fetch attribute list")
+    elif type(token) is bytes:
+        macro = f.MACROS.get(token.upper().decode("ascii", "replace"))
+        if macro is not None:
+            attributes.extend(macro)
+        else:
+            attributes.append(_fetch_attribute(r, token))
+    else:
+        raise ParseError("Expected fetch attributes")
+    changed_since = None
+    vanished = False
+    if r.more():
+        r.open("FETCH modifiers")
+        while not r.close_or_none():
+            modifier = r.atom("FETCH modifier")
+            if modifier == "CHANGEDSINCE":
+                changed_since = r.number("CHANGEDSINCE")
+            elif modifier == "VANISHED":
+                vanished = True
+            else:
+                raise ParseError(f"Unknown FETCH modifier {modifier}")
+        if vanished and (not uid or changed_since is None):
+            raise ParseError("VANISHED needs UID FETCH with CHANGEDSINCE")
+        if vanished and "QRESYNC" not in r.context.enabled:
+            raise ParseError("VANISHED needs QRESYNC to be ENABLEd")
+    return c.Fetch(tag, sequence, tuple(attributes), uid, changed_since, vanished)
+
+
+def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
+    upper = word.upper()
+    attribute = _SIMPLE_BY_WORD.get(upper) or _ATTRIBUTE_CACHE.get(upper)
+    if attribute is not None:
+        return attribute
+    match = _SECTION_OPEN_RE.match(upper)
+    if match is None:
+        raise ParseError(f"Unknown fetch attribute {word.decode('ascii', 'replace')}")
+    kind, rest = match.groups()
+    bracket = rest.find(b"]")
+    fields: tuple[str, ...] = ()
+    if bracket < 0:
+        # HEADER.FIELDS (...) continues in the next tokens, then "]" and an optional partial.
+        spec, tail = rest, None
+    else:
+        spec, tail = rest[:bracket], rest[bracket:]
+    section_match = _SECTION_RE.match(spec)
+    if section_match is None:
+        raise ParseError("Invalid section specification")
+    part_raw, part_text, top_text = section_match.groups()
+    text = (part_text or top_text or b"").decode("ascii") or None
+    part = tuple(int(p) for p in part_raw.split(b".")) if part_raw else ()
+    if kind.startswith(b"BINARY") and text is not None:
+        raise ParseError("BINARY takes part numbers only")
+    wants_fields = text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT")
+    cacheable = tail is not None
+    if wants_fields:
+        if tail is not None:
+            raise ParseError("Expected header field list")
+        r.open("header field list")
+        names = []
+        while not r.close_or_none():
+            name = r.astring("header field name")
+            if not _FIELD_NAME_RE.match(name):
+                raise ParseError("Invalid header field name")
+            names.append(name.decode("ascii"))
+        if not names:
+            raise ParseError("Empty header field list")
+        fields = tuple(names)
+        tail = r.word("]")
+    elif tail is None:
+        raise ParseError("Expected ] after section")
+    partial_match = _PARTIAL_RE.match(tail)
+    if partial_match is None:
+        raise ParseError("Invalid partial (expected <offset.length>)")
+    offset, length = partial_match.groups()
+    partial = None
+    if offset is not None:
+        if kind == b"BINARY.SIZE":
+            raise ParseError("BINARY.SIZE takes no partial")
+        if int(length) == 0:
+            raise ParseError("Partial length must not be 0")
+        partial = (int(offset), int(length))
+    peek = kind.endswith(b".PEEK")
+    name = (
+        "BODY"
+        if kind.startswith(b"BODY")
+        else ("BINARY.SIZE" if kind == b"BINARY.SIZE" else "BINARY")
+    )
+    attribute = f.FetchAttribute(name, f.Section(part, text, fields), peek, partial)
+    if cacheable:
+        if len(_ATTRIBUTE_CACHE) > 512:
+            _ATTRIBUTE_CACHE.clear()
+        _ATTRIBUTE_CACHE[upper] = attribute
+    return attribute
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+def _search_return(r: _Reader, allowed: frozenset[str]) -> tuple[str, ...] | None:
+    if not r.accept(b"RETURN"):
+        return None
+    options = r.atom_list("RETURN options")
+    for option in options:
+        if option not in allowed:
+            raise ParseError(f"Unknown RETURN option {option}")
+    return options
+
+
+def _charset(r: _Reader) -> str:
+    charset = r.text("charset").upper()
+    if charset not in SEARCH_CHARSETS:
+        raise ParseError(
+            f"Unsupported charset {charset}", status="NO", code="BADCHARSET (UTF-8 US-ASCII)"
+        )
+    return charset
+
+
+def _search(r: _Reader, tag: str, uid: bool) -> c.Search:
+    return_options = _search_return(r, SEARCH_RETURN_OPTIONS)
+    charset = None
+    if r.accept(b"CHARSET"):
+        charset = _charset(r)
+    return c.Search(tag, _search_program(r), charset, return_options, uid)
+
+
+def _search_program(r: _Reader) -> s.SearchAnd:
+    keys = [_search_key(r)]
+    while r.more():
+        keys.append(_search_key(r))
+    return s.SearchAnd(tuple(keys))
+
+
+def _search_key(r: _Reader) -> s.SearchKey:
+    token = r.take("search key")
+    if token == OPEN:
+        r.push()
+        keys = [_search_key(r)]
+        while not r.close_or_none():
+            keys.append(_search_key(r))
+        r.depth -= 1
+        return keys[0] if len(keys) == 1 else s.SearchAnd(tuple(keys))
+    if type(token) is not bytes or token == CLOSE or token[0] == 0x22:
+        raise ParseError("Expected a search key")
+    upper = token.upper()
+    simple = _SIMPLE_SEARCH_KEYS.get(upper)
+    if simple is not None:
+        return simple
+    handler = _SEARCH_KEYS.get(upper)
+    if handler is not None:
+        return handler(r, upper.decode("ascii"))
+    first = token[0]
+    if 0x30 <= first <= 0x39 or first in (0x2A, 0x24):  # digit, "*", "$"
+        try:
+            return s.SearchSequence(SequenceSet.parse(token))
+        except ValueError:
+            raise ParseError("Invalid sequence set in search") from None
+    raise ParseError(f"Unknown search key {token.decode('ascii', 'replace')}")
+
+
+_SIMPLE_SEARCH_KEYS: dict[bytes, s.SearchKey] = {
+    name.encode(): s.SearchFlag(flag, present) for name, (flag, present) in s.FLAG_KEYS.items()
+}
+_SIMPLE_SEARCH_KEYS[b"ALL"] = s.SearchAll()
+_SIMPLE_SEARCH_KEYS[b"NEW"] = s.SearchAnd((s.SearchFlag("\\Recent"), s.SearchFlag("\\Seen", False)))
+_SIMPLE_SEARCH_KEYS[b"OLD"] = s.SearchFlag("\\Recent", False)
+_SIMPLE_SEARCH_KEYS[b"UNRECENT"] = s.SearchFlag("\\Recent", False)
+
+
+def _key_text(r: _Reader, name: str) -> s.SearchKey:
+    return s.SearchText(name, r.text(f"{name} string"))
+
+
+def _key_header(r: _Reader, name: str) -> s.SearchKey:
+    field_name = r.text("header field name")
+    return s.SearchHeader(field_name, r.text("header value"))
+
+
+def _key_date(r: _Reader, name: str) -> s.SearchKey:
+    op, internal = s.DATE_KEYS[name]
+    return s.SearchDate(op, r.date(), internal)
+
+
+def _key_size(r: _Reader, name: str) -> s.SearchKey:
+    return s.SearchSize(name, r.number(f"{name} size"))
+
+
+def _key_keyword(r: _Reader, name: str) -> s.SearchKey:
+    flag = r.flag("keyword")
+    return s.SearchFlag(flag, name == "KEYWORD")
+
+
+def _key_not(r: _Reader, name: str) -> s.SearchKey:
+    r.push()
+    key = _search_key(r)
+    r.depth -= 1
+    return s.SearchNot(key)
+
+
+def _key_or(r: _Reader, name: str) -> s.SearchKey:
+    r.push()
+    left = _search_key(r)
+    right = _search_key(r)
+    r.depth -= 1
+    return s.SearchOr(left, right)
+
+
+def _key_uid(r: _Reader, name: str) -> s.SearchKey:
+    return s.SearchSequence(r.sequence_set("UID set"), uid=True)
+
+
+def _key_modseq(r: _Reader, name: str) -> s.SearchKey:
+    token = r.peek()
+    entry_name = entry_type = None
+    if type(token) is Literal or (type(token) is bytes and token[:1] == b'"'):
+        entry_name = _utf8(r.string("entry name"))
+        entry_type = r.atom("entry type").lower()
+        if entry_type not in ("priv", "shared", "all"):
+            raise ParseError("Entry type must be priv, shared or all")
+    return s.SearchModSeq(r.number("mod-sequence"), entry_name, entry_type)
+
+
+def _key_within(r: _Reader, name: str) -> s.SearchKey:
+    return s.SearchWithin(name, r.number(f"{name} interval", nonzero=True))
+
+
+def _key_object_id(r: _Reader, name: str) -> s.SearchKey:
+    return s.SearchObjectId(name, r.atom(name.lower()))
+
+
+_SEARCH_KEYS: dict[bytes, Callable[[_Reader, str], s.SearchKey]] = {
+    b"NOT": _key_not,
+    b"OR": _key_or,
+    b"UID": _key_uid,
+    b"HEADER": _key_header,
+    b"LARGER": _key_size,
+    b"SMALLER": _key_size,
+    b"KEYWORD": _key_keyword,
+    b"UNKEYWORD": _key_keyword,
+    b"MODSEQ": _key_modseq,
+    b"OLDER": _key_within,
+    b"YOUNGER": _key_within,
+    b"EMAILID": _key_object_id,
+    b"THREADID": _key_object_id,
+}
+for _name in s.TEXT_KEYS:
+    _SEARCH_KEYS[_name.encode()] = _key_text
+for _name in s.DATE_KEYS:
+    _SEARCH_KEYS[_name.encode()] = _key_date
+
+
+def _sort(r: _Reader, tag: str, uid: bool) -> c.Sort:
+    return_options = _search_return(r, SEARCH_RETURN_OPTIONS)
+    r.open("sort criteria")
+    criteria = []
+    reverse = False
+    while not r.close_or_none():
+        key = r.atom("sort criterion")
+        if key == "REVERSE":
+            if reverse:
+                raise ParseError("REVERSE REVERSE")
+            reverse = True
+            continue
+        if key not in SORT_KEYS:
+            raise ParseError(f"Unknown sort criterion {key}")
+        criteria.append(c.SortCriterion(key, reverse))
+        reverse = False
+    if reverse or not criteria:
+        raise ParseError("Incomplete sort criteria")
+    charset = _charset(r)
+    return c.Sort(tag, tuple(criteria), charset, _search_program(r), uid, return_options)
+
+
+def _thread(r: _Reader, tag: str, uid: bool) -> c.Thread:
+    algorithm = r.atom("thread algorithm")
+    if algorithm not in THREAD_ALGORITHMS:
+        raise ParseError(f"Unknown thread algorithm {algorithm}")
+    charset = _charset(r)
+    return c.Thread(tag, algorithm, charset, _search_program(r), uid)
+
+
+_Parse = Callable[[_Reader, str, bool], c.Command]
+_COMMANDS: dict[bytes, tuple[_Parse, type[c.Command]]] = {
+    b"CAPABILITY": (_no_args(c.Capability), c.Capability),
+    b"NOOP": (_no_args(c.Noop), c.Noop),
+    b"LOGOUT": (_no_args(c.Logout), c.Logout),
+    b"ID": (_id, c.Id),
+    b"STARTTLS": (_no_args(c.StartTLS), c.StartTLS),
+    b"AUTHENTICATE": (_authenticate, c.Authenticate),
+    b"LOGIN": (_login, c.Login),
+    b"ENABLE": (_enable, c.Enable),
+    b"SELECT": (_select(c.Select), c.Select),
+    b"EXAMINE": (_select(c.Examine), c.Examine),
+    b"CREATE": (_create, c.Create),
+    b"DELETE": (_one_mailbox(c.Delete), c.Delete),
+    b"RENAME": (_rename, c.Rename),
+    b"SUBSCRIBE": (_one_mailbox(c.Subscribe), c.Subscribe),
+    b"UNSUBSCRIBE": (_one_mailbox(c.Unsubscribe), c.Unsubscribe),
+    b"LIST": (_list, c.List),
+    b"LSUB": (_lsub, c.Lsub),
+    b"NAMESPACE": (_no_args(c.Namespace), c.Namespace),
+    b"STATUS": (_status, c.Status),
+    b"APPEND": (_append, c.Append),
+    b"IDLE": (_no_args(c.Idle), c.Idle),
+    b"GETQUOTA": (_getquota, c.GetQuota),
+    b"GETQUOTAROOT": (_one_mailbox(c.GetQuotaRoot), c.GetQuotaRoot),
+    b"SETQUOTA": (_setquota, c.SetQuota),
+    b"COMPRESS": (_compress, c.Compress),
+    b"CHECK": (_no_args(c.Check), c.Check),
+    b"CLOSE": (_no_args(c.Close), c.Close),
+    b"UNSELECT": (_no_args(c.Unselect), c.Unselect),
+    b"EXPUNGE": (_expunge, c.Expunge),
+    b"SEARCH": (_search, c.Search),
+    b"FETCH": (_fetch, c.Fetch),
+    b"STORE": (_store, c.Store),
+    b"COPY": (_copy(c.Copy), c.Copy),
+    b"MOVE": (_copy(c.Move), c.Move),
+    b"SORT": (_sort, c.Sort),
+    b"THREAD": (_thread, c.Thread),
+}
+_UID_COMMANDS = {
+    name: _COMMANDS[name]
+    for name in (b"COPY", b"MOVE", b"FETCH", b"SEARCH", b"STORE", b"EXPUNGE", b"SORT", b"THREAD")
+}
