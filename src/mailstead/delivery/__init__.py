@@ -1,0 +1,1 @@
+"""Getting mail to its next stop: local mailboxes now; MX lookup, remote SMTP, DSN later."""

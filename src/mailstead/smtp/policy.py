@@ -1,0 +1,123 @@
+"""Policy hooks: what the SMTP server accepts, kept out of the protocol (the aiosmtpd idea).
+
+A `Policy` answers MAIL, RCPT and the finished message. The MX policy (`MxPolicy`) takes
+mail for local domains only; submission will plug in another policy (authenticated senders,
+relay through the queue) over the very same session code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mailstead.delivery.local import LocalRecipient, build_delivery, deliver_locally
+from mailstead.proto.smtp import Envelope, Mail, Rcpt, Reply
+from mailstead.smtp.trace import received_header, with_protocol
+
+if TYPE_CHECKING:
+    from mailstead.server import ServerContext
+    from mailstead.smtp.session import SMTPSession
+
+log = logging.getLogger("mailstead.smtp")
+
+MAIL_OK = Reply(250, "Ok", "2.1.0")
+RCPT_OK = Reply(250, "Ok", "2.1.5")
+STORE_FAILED = Reply(451, "Error: could not store the message, try again later", "4.3.0")
+
+
+def relay_denied(recipient: str) -> Reply:
+    return Reply(554, f"<{recipient}>: Relay access denied", "5.7.1")
+
+
+class Policy:
+    """Accept-nothing base; override the hooks. Every hook may await (store, DNS, queue)."""
+
+    #: Offer AUTH (PLAIN, LOGIN) on this service.
+    offers_auth = True
+    #: MAIL only after AUTH (submission).
+    requires_auth = False
+
+    async def on_mail(self, session: SMTPSession, mail: Mail) -> Reply:
+        return MAIL_OK
+
+    async def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
+        """The reply, and data kept with an accepted recipient (handed back in on_message)."""
+        return Reply(550, "Error: no recipients accepted here", "5.7.1"), None
+
+    async def on_message(self, session: SMTPSession, envelope: Envelope, message: bytes) -> Reply:
+        return Reply(554, "Error: no messages accepted here", "5.7.1")
+
+
+class MxPolicy(Policy):
+    """Port 25: local domains only; relaying only for authenticated clients, through the
+    `on_relay_rcpt` hook (the outbound queue plugs in there)."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.hostname = ctx.config.hostname
+
+    async def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
+        address = rcpt.recipient
+        text = str(address)
+        qid = envelope.extra.get("queue_id", "-")
+        if address.is_bare_postmaster:
+            # RFC 5321 §4.5.1: <postmaster> without a domain must always be accepted.
+            accounts = await self.store.resolve_recipient("postmaster")
+            if accounts:
+                return RCPT_OK, LocalRecipient(text, accounts)
+            log.warning("%s: no account to deliver <postmaster> to", qid)
+            return Reply(451, "Error: postmaster is not configured", "4.3.0"), None
+        routed = bool(address.source_route) or address.has_routing_hack
+        local = not routed and not address.literal and await self.store.is_local_domain(address.domain)
+        if not local:
+            if session.authenticated is not None:
+                return await self.on_relay_rcpt(session, envelope, rcpt)
+            log.info("%s: reject RCPT <%s> from %s: relay access denied", qid, text, session.client_ip)
+            return relay_denied(text), None
+        lookup = f"{address.unquoted_local}@{address.domain}"
+        accounts = await self.store.resolve_recipient(lookup)
+        if not accounts:
+            log.info("%s: reject RCPT <%s> from %s: user unknown", qid, text, session.client_ip)
+            return Reply(550, f"<{text}>: Recipient address rejected: User unknown", "5.1.1"), None
+        return RCPT_OK, LocalRecipient(text, accounts)
+
+    async def on_relay_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
+        """An authenticated client sends to a remote domain. There is no outbound queue yet:
+        refuse temporarily (the client keeps the message and can retry once relaying
+        exists); the queue will override this hook."""
+        return Reply(451, f"<{rcpt.recipient}>: outbound relay is not available yet", "4.3.5"), None
+
+    def received(self, session: SMTPSession, envelope: Envelope) -> bytes:
+        qid = envelope.extra["queue_id"]
+        return received_header(
+            helo=session.conn.helo_name,
+            client_ip=session.client_ip,
+            client_name=None,
+            hostname=self.hostname,
+            protocol=with_protocol(session.conn.esmtp, session.tls_info is not None,
+                                   session.authenticated is not None, envelope.smtputf8),
+            queue_id=qid,
+            tls=session.tls_info,
+            recipient=str(envelope.recipients[0].recipient) if len(envelope.recipients) == 1 else None,
+        )
+
+    async def on_message(self, session: SMTPSession, envelope: Envelope, message: bytes) -> Reply:
+        qid = envelope.extra["queue_id"]
+        blob = self.received(session, envelope) + message
+        sender = str(envelope.sender)
+        local = [r for r in envelope.recipient_data if isinstance(r, LocalRecipient)]
+        delivery = build_delivery(qid, sender, blob, local)
+        detail = f"from=<{sender}> size={len(message)} nrcpt={len(envelope.recipients)} client={session.client_ip}"
+        try:
+            # Both writes join the store's next group commit; the 250 waits for both.
+            await asyncio.gather(
+                self.store.record_journey(qid, "received", detail),
+                deliver_locally(self.store, delivery),
+            )
+        except Exception:
+            log.exception("%s: storing the message failed", qid)
+            return STORE_FAILED
+        log.info("%s: delivered %s, %d mailbox(es)", qid, detail, len(delivery.copies))
+        return Reply(250, f"Ok: queued as {qid}", "2.0.0")
