@@ -1,0 +1,1 @@
+"""The POP3 server: sessions over the store (see `mailstead.pop3.server`)."""
