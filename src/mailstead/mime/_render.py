@@ -166,22 +166,26 @@ _ENVELOPE_FIELDS = {
 }
 
 
-def envelope_fields(fields: list[Field]) -> list[bytes | None]:
-    vals: list[bytes | None] = [None] * 10
+def envelope_fields(fields: list[Field]) -> list[list[bytes]]:
+    """Values of the ENVELOPE fields in message order (strings use the last one,
+    address fields the addresses of all of them, as Dovecot does)."""
+    vals: list[list[bytes]] = [[] for _ in range(10)]
     for f in fields:
         i = _ENVELOPE_FIELDS.get(f.name.lower())
         if i is not None:
-            vals[i] = f.value
+            vals[i].append(f.value)
     return vals
 
 
-def _addresses(value: bytes | None) -> bytes:
-    if value is None:
-        return b"NIL"
-    addrs = parse_addresses(value)
+def _addresses(values: list[bytes]) -> bytes:
+    addrs = [a for v in values for a in parse_addresses(v)]
     if not addrs:
         return b"NIL"
     return b"(" + b"".join(_address(a) for a in addrs) + b")"
+
+
+def _last(values: list[bytes]) -> bytes | None:
+    return values[-1] if values else None
 
 
 def _address(a: Address) -> bytes:
@@ -203,23 +207,24 @@ def envelope(fields: list[Field]) -> bytes:
     """The ENVELOPE list contents (without the outer parentheses)."""
     v = envelope_fields(fields)
     frm = _addresses(v[2])
-    sender = _addresses(v[3]) if v[3] is not None else frm
-    reply_to = _addresses(v[4]) if v[4] is not None else frm
+    sender = _addresses(v[3])
+    reply_to = _addresses(v[4])
     if sender == b"NIL":
-        sender = frm
+        sender = frm  # RFC 3501 7.4.2: Sender and Reply-To default to From
     if reply_to == b"NIL":
         reply_to = frm
+    subject = _last(v[1])
     return b" ".join(
         (
-            nstring_nolf(v[0]),
-            b"NIL" if v[1] is None else string_for_humans(v[1]),
+            nstring_nolf(_last(v[0])),
+            b"NIL" if subject is None else string_for_humans(subject),
             frm,
             sender,
             reply_to,
             _addresses(v[5]),
             _addresses(v[6]),
             _addresses(v[7]),
-            nstring_nolf(v[8]),
-            nstring_nolf(v[9]),
+            nstring_nolf(_last(v[8])),
+            nstring_nolf(_last(v[9])),
         )
     )

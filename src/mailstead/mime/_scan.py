@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ._lex import Cursor, parse_content_type, parse_params, skip_lwsp
 
+BOUNDARY_MAX = 80  # longer boundaries are cut (as Dovecot does); RFC 2046 allows 70
 MAX_DEPTH = 50  # nesting beyond this is parsed as opaque leaves
 MAX_PARTS = 2000  # parts beyond this are not split further
 MAX_FIELDS = 5000  # header fields per header block kept for lookups
@@ -58,6 +59,7 @@ class Node:
         "disp",
         "dparams",
         "end",
+        "eoh",
         "fields",
         "hstart",
         "kind",
@@ -72,6 +74,7 @@ class Node:
         self.hstart = hstart
         self.bstart = hstart
         self.end = hstart
+        self.eoh = -1  # offset of the empty line ending the header, -1 if none
         self.kind = TEXT
         self.children: list[Node] = []
         self.fields: list[Field] = []
@@ -118,18 +121,31 @@ class Scanner:
 
     # -- boundaries -------------------------------------------------------------------
 
-    def _match(self, line: int) -> _Hit | None:
+    def _match(self, line: int, extra: _Boundary | None = None) -> _Hit | None:
+        """The boundary whose delimiter starts the line at `line` (which starts "--")."""
         raw = self.raw
+        start = line + 2
+        nl = raw.find(b"\n", start, start + 4096)
+        if nl >= 0:
+            stop = nl - 1 if nl > start and raw[nl - 1] == 0x0D else nl
+        else:
+            stop = min(self.size, start + BOUNDARY_MAX + 4)
+        room = stop - start
         best: _Boundary | None = None
-        for b in reversed(self.stack):
-            if raw.startswith(b.value, line + 2) and (
-                best is None or len(b.value) > len(best.value)
+        candidates = self.stack if extra is None else [*self.stack, extra]
+        for b in reversed(candidates):
+            n = len(b.value)
+            if (
+                n <= room
+                and raw.startswith(b.value, start)
+                and (best is None or n > len(best.value))
             ):
                 best = b
+                if n == room:
+                    break
         if best is None:
             return None
-        after = line + 2 + len(best.value)
-        final = raw.startswith(b"--", after)
+        final = raw.startswith(b"--", start + len(best.value))
         return _Hit(best, line, line, final)
 
     def next_boundary(self, pos: int, first_line: bool) -> _Hit | None:
@@ -170,15 +186,18 @@ class Scanner:
             if check and raw.startswith(b"--", pos):
                 hit = self._match(pos)
                 if hit is not None:
-                    hit.nl = pos - prev_nl
-                    node.bstart = hit.nl
+                    # The newline before the boundary line leaves this header; the parts
+                    # around it still end after that newline (hit.nl = pos).
+                    node.bstart = pos - prev_nl
                     return hit
             c = raw[pos]
             if c == 0x0A:
                 node.bstart = pos + 1
+                node.eoh = pos
                 return None
             if c == 0x0D and raw.startswith(b"\r\n", pos):
                 node.bstart = pos + 2
+                node.eoh = pos
                 return None
             nl = find(b"\n", pos)
             if nl < 0:
@@ -242,6 +261,15 @@ class Scanner:
         if too_deep and node.kind in (MULTIPART, MESSAGE):
             node.kind = OTHER
             boundary = None
+        if hit is None and node.eoh >= 0 and self.stack and self.raw.startswith(b"--", node.bstart):
+            # A boundary right after the empty line: that line's newline belongs to the
+            # boundary, so the header ends before it and the body is empty (Dovecot).
+            own = _Boundary(boundary, node) if node.kind == MULTIPART and boundary else None
+            hit = self._match(node.bstart, own)
+            if hit is not None and hit.boundary is own:
+                hit = None
+            if hit is not None:
+                node.bstart = node.eoh
         if hit is not None:
             node.end = node.bstart
             if node.kind == MESSAGE:
@@ -255,7 +283,7 @@ class Scanner:
             child = Node(node.bstart)
             node.children.append(child)
             hit = self.part(child, False, False, depth + 1)
-            node.end = child.end
+            node.end = child.end if hit is None else hit.nl
             node.lines = self.raw.count(b"\n", node.bstart, node.end)
             return hit
         hit = self.next_boundary(node.bstart, True)
@@ -320,6 +348,11 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
             c = Cursor(f.value)
             skip_lwsp(c)
             ret, value = parse_content_type(c)
+            if (ret > 0 and c.data[c.pos] != 0x3B) or b"/" not in value:
+                # Unparseable (no subtype, or junk where ";" belongs): Dovecot reports an
+                # empty type and ignores the parameters; we follow it (docs/mime.md).
+                node.ctype, node.csub, node.kind = b"", b"", OTHER
+                continue
             slash = value.find(b"/")
             if slash >= 0:
                 node.ctype, node.csub = value[:slash], value[slash + 1 :]
@@ -339,7 +372,7 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
                 if node.kind == MULTIPART:
                     for k, v in node.params:
                         if k.lower() == b"boundary":
-                            boundary = v
+                            boundary = v[:BOUNDARY_MAX]
                             break
         elif lname == b"content-transfer-encoding":
             if b"cte" in seen:
