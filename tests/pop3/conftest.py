@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import poplib
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from mailstead.auth.authenticator import Authenticator
+from mailstead.auth.passwords import hash_password
 from mailstead.config import Config, ListenAddress, parse_config
 from mailstead.net.tls import server_context, write_self_signed
 from mailstead.store import Delivery, MessageCopy, open_store
@@ -43,48 +43,7 @@ def structure_of(raw: bytes) -> tuple[bytes, str]:
     return info.dumps(), info.search_text()
 
 
-class FailureCountingAuthenticator:
-    """Stands in for mailstead.auth.authenticator.Authenticator until it lands: the same
-    interface, plain password comparison, the same throttling rule."""
-
-    def __init__(self, store: Store, config: Config, passwords: dict[str, str]) -> None:
-        self.store = store
-        self.config = config.auth
-        self.passwords = passwords
-        self.failures: dict[str, list[float]] = {}
-
-    def is_throttled(self, ip: str, username: str) -> bool:
-        now = time.monotonic()
-        for key in (ip, username.lower()):
-            recent = [t for t in self.failures.get(key, []) if now - t < self.config.failure_window]
-            if len(recent) >= self.config.max_failures:
-                return True
-        return False
-
-    async def authenticate(self, username: str, password: str, ip: str) -> Account | None:
-        if self.is_throttled(ip, username):
-            return None
-        account = await self.store.get_account(username)
-        if account is not None and self.passwords.get(account.address) == password:
-            return account
-        for key in (ip, username.lower()):
-            self.failures.setdefault(key, []).append(time.monotonic())
-        return None
-
-
-def make_authenticator(store: Store, config: Config, passwords: dict[str, str]) -> Any:
-    try:
-        from mailstead.auth.authenticator import Authenticator
-    except ImportError:
-        return FailureCountingAuthenticator(store, config, passwords)
-    return Authenticator(store, config.auth)
-
-
 def hash_for(password: str, config: Config) -> str:
-    try:
-        from mailstead.auth.passwords import hash_password
-    except ImportError:
-        return "test$" + hashlib.sha256(password.encode()).hexdigest()
     return hash_password(password, config.auth)
 
 
@@ -107,8 +66,6 @@ class Pop3Harness:
         return self.ctx.store
 
     def add_user(self, address: str, password: str = PASSWORD) -> Account:
-        if isinstance(self.ctx.authenticator, FailureCountingAuthenticator):
-            self.ctx.authenticator.passwords[address] = password
         account = self.run(self.store.add_account(address, hash_for(password, self.config)))
         self.accounts[address] = account
         return account
@@ -282,7 +239,7 @@ def pop3_factory(
             ctx = ServerContext(
                 config=config,
                 store=store,
-                authenticator=make_authenticator(store, config, {}),
+                authenticator=Authenticator(store, config.auth),
                 tls_context=server_context(cert, key),
             )
             host = _host()
@@ -307,6 +264,7 @@ def pop3_factory(
                 server.close()
             await h.ctx.connections.drain(2)
             await h.ctx.store.close()
+            h.ctx.authenticator.close()
 
         with contextlib.suppress(Exception):
             harness.run(stop())

@@ -16,6 +16,7 @@ them. The rules that matter:
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import logging
 import ssl
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailstead.auth import sasl
 from mailstead.config import ListenAddress
 from mailstead.net.connections import TrackedConnection
 from mailstead.net.limits import ConnectionLimiter
@@ -418,24 +420,29 @@ class Pop3Session(asyncio.Protocol):
             response = initial if initial is not None else await self._challenge(b"")
             if response is None:
                 return False
-            credentials = decode_plain(response)
-            if credentials is None:
-                self._bad(err("Malformed PLAIN response", ResponseCode.AUTH))
-                return False
-            username, password = credentials
-        else:  # LOGIN (draft-murchison-sasl-login): username, then password
-            raw_user = initial if initial else await self._challenge(b"Username:")
-            if raw_user is None:
-                return False
-            raw_password = await self._challenge(b"Password:")
-            if raw_password is None:
-                return False
+            # The core already checked and decoded the base64; mailstead.auth.sasl wants it
+            # encoded, and re-encoding a few dozen bytes is cheaper than two decoders.
             try:
-                username, password = raw_user.decode("utf-8"), raw_password.decode("utf-8")
-            except UnicodeDecodeError:
-                self._bad(err("Credentials are not valid UTF-8", ResponseCode.AUTH))
+                credentials = sasl.decode_plain(base64.b64encode(response) or b"=")
+                credentials.check_authzid()
+            except sasl.SASLError as exc:
+                self._bad(err(f"Malformed PLAIN response: {exc}", ResponseCode.AUTH))
                 return False
-        return await self._login(username, password)
+        else:  # LOGIN (draft-murchison-sasl-login): username, then password
+            exchange = sasl.LoginExchange()
+            try:
+                if initial:
+                    exchange.feed(base64.b64encode(initial))
+                while not exchange.done:
+                    answer = await self._challenge(base64.b64decode(exchange.challenge()))
+                    if answer is None:
+                        return False
+                    exchange.feed(base64.b64encode(answer) or b"=")
+                credentials = exchange.credentials()
+            except sasl.SASLError as exc:
+                self._bad(err(f"Malformed LOGIN response: {exc}", ResponseCode.AUTH))
+                return False
+        return await self._login(credentials.username, credentials.password)
 
     async def _challenge(self, challenge: bytes) -> bytes | None:
         """Send `+ challenge`, read the client's answer; None when cancelled or malformed
@@ -457,13 +464,17 @@ class Pop3Session(asyncio.Protocol):
         if not self._plaintext_allowed():  # USER already refused; belt and braces
             self._refuse_plaintext()
             return False
-        account = await self.ctx.authenticator.authenticate(username, password, self.ip)
+        authenticator = self.ctx.authenticator
+        # A throttled attempt is delayed (and refused unchecked) by the Authenticator itself.
+        throttled = authenticator.is_throttled(self.ip, username)
+        account = await authenticator.authenticate(username, password, self.ip)
         if account is None:
             self.auth_failures += 1
-            log.info("pop3[%d] %s: authentication failed for %r", self.id, self.ip, username)
-            # A slow answer makes password guessing slow; the Authenticator also refuses
-            # (without checking) while this address or user is throttled.
-            await asyncio.sleep(self.config.auth.failure_delay)
+            log.info("pop3[%d] %s: authentication failed for %r%s", self.id, self.ip, username,
+                     " (throttled)" if throttled else "")
+            if not throttled:
+                # A slow answer to every failure makes guessing slow even below the throttle.
+                await asyncio.sleep(self.config.auth.failure_delay)
             if self._closed:
                 raise _SessionEnd
             self._write(err("Authentication failed", ResponseCode.AUTH))
@@ -615,19 +626,3 @@ class Pop3Session(asyncio.Protocol):
         self._write(ok(f"Logging out, {len(uids)} deleted, {left} left"))
         return True
 
-
-def decode_plain(response: bytes) -> tuple[str, str] | None:
-    """SASL PLAIN (RFC 4616): authzid NUL authcid NUL password. We do not let one user act
-    as another, so a non-empty authzid must equal the authcid.
-
-    (Hand-written here until `mailstead.auth.sasl` lands; four lines of parsing.)"""
-    parts = response.split(b"\x00")
-    if len(parts) != 3:
-        return None
-    try:
-        authzid, authcid, password = (p.decode("utf-8") for p in parts)
-    except UnicodeDecodeError:
-        return None
-    if not authcid or (authzid and authzid != authcid):
-        return None
-    return authcid, password
