@@ -352,7 +352,12 @@ class SMTPSession(asyncio.Protocol):
         return self.service.data_timeout if state in (State.DATA, State.BDAT) else self.service.command_timeout
 
     def _arm_timer(self) -> None:
-        self._timer = self.loop.call_at(self._last_read + self._timeout(), self._on_timer)
+        # Check at least every min(command, data timeout): the state (and so the timeout
+        # that applies) may change between two checks.
+        service = self.service
+        step = min(service.command_timeout, service.data_timeout)
+        at = min(self._last_read + self._timeout(), self.loop.time() + step)
+        self._timer = self.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
