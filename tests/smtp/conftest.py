@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from mailstead.auth.authenticator import Authenticator
+from mailstead.auth.passwords import hash_password
 from mailstead.config import ListenAddress, parse_config
 from mailstead.net.tls import server_context, write_self_signed
 from mailstead.server import ServerContext
@@ -26,25 +28,6 @@ from mailstead.store import Store, open_store
 T = TypeVar("T")
 DOMAIN = "example.test"
 PASSWORD = "secret-password"
-
-
-class FakeAuthenticator:
-    """Stands in for mailstead.auth.authenticator.Authenticator until it exists."""
-
-    def __init__(self, store: Store, passwords: dict[str, str], max_failures: int = 3) -> None:
-        self.store = store
-        self.passwords = passwords
-        self.failures: dict[str, int] = {}
-        self.max_failures = max_failures
-
-    def is_throttled(self, ip: str, username: str) -> bool:
-        return self.failures.get(ip, 0) >= self.max_failures
-
-    async def authenticate(self, username: str, password: str, ip: str) -> Any:
-        if self.passwords.get(username.lower()) == password:
-            return await self.store.get_account(username)
-        self.failures[ip] = self.failures.get(ip, 0) + 1
-        return None
 
 
 @dataclass
@@ -86,6 +69,7 @@ class MX:
             self.server.close()
             await self.ctx.connections.drain(2)
             await self.ctx.store.close()
+            self.ctx.authenticator.close()  # type: ignore[attr-defined]
 
         try:
             self.run(shutdown())
@@ -114,7 +98,8 @@ def start_mx_in_thread(root: Path, limits: dict[str, Any] | None = None,
         "hostname": "mx.example.test",
         "data_dir": str(root / "data"),
         "limits": limits or {},
-        "auth": auth or {},
+        # Cheap argon2 parameters: the tests are not about hashing cost.
+        "auth": {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "failure_delay": 1, **(auth or {})},
     }
     if tls:
         data["tls"] = {"cert": str(cert), "key": str(key)}
@@ -134,15 +119,12 @@ def start_mx_in_thread(root: Path, limits: dict[str, Any] | None = None,
         store = await open_store(config.store_url)
         await store.add_domain(DOMAIN)
         await store.add_domain("other.test")
-        passwords = {}
         for user in ("alice", "bob", "carol"):
-            address = f"{user}@{DOMAIN}"
-            await store.add_account(address, "x")
-            passwords[address] = PASSWORD
+            await store.add_account(f"{user}@{DOMAIN}", hash_password(PASSWORD, config.auth))
         await store.add_alias(f"postmaster@{DOMAIN}", f"alice@{DOMAIN}")
         await store.add_alias(f"team@{DOMAIN}", f"alice@{DOMAIN}")
         await store.add_alias(f"team@{DOMAIN}", f"bob@{DOMAIN}")
-        authenticator = FakeAuthenticator(store, passwords)
+        authenticator = Authenticator(store, config.auth)
         ctx = ServerContext(
             config=config,
             store=store,

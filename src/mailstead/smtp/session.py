@@ -10,7 +10,6 @@ connection that checks the time of the last read, not a timer re-armed per read.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 import ssl
@@ -276,21 +275,20 @@ class SMTPSession(asyncio.Protocol):
         authenticator: Any = self.service.ctx.authenticator
         reply: Reply
         try:
+            # The Authenticator delays and refuses throttled attempts itself; we only pick
+            # the reply that tells the client to come back later.
             throttled = authenticator.is_throttled(self.client_ip, username)
-            if inspect.isawaitable(throttled):
-                throttled = await throttled
-            if throttled:
+            account = await authenticator.authenticate(username, password, self.client_ip)
+            if account is not None:
+                self.conn.authenticated = account.address
+                reply = Reply(235, "Authentication successful", "2.7.0")
+                log.info("%s: AUTH ok: %s from %s", self.id, account.address, self.client_ip)
+            elif throttled:
                 reply = Reply(454, "Error: too many failed attempts, try again later", "4.7.0")
                 log.info("%s: AUTH throttled for %s from %s", self.id, username, self.client_ip)
             else:
-                account = await authenticator.authenticate(username, password, self.client_ip)
-                if account is None:
-                    reply = Reply(535, "Authentication credentials invalid", "5.7.8")
-                    log.info("%s: AUTH failed for %s from %s", self.id, username, self.client_ip)
-                else:
-                    self.conn.authenticated = account.address
-                    reply = Reply(235, "Authentication successful", "2.7.0")
-                    log.info("%s: AUTH ok: %s from %s", self.id, account.address, self.client_ip)
+                reply = Reply(535, "Authentication credentials invalid", "5.7.8")
+                log.info("%s: AUTH failed for %s from %s", self.id, username, self.client_ip)
         except Exception:
             log.exception("%s: AUTH failed with an internal error", self.id)
             reply = Reply(454, "Error: temporary authentication failure", "4.7.0")
