@@ -134,7 +134,8 @@ Event = (
     | _NeedData
 )
 
-_MARKER_RE = re.compile(rb"(?:^| )(~?)\{([0-9]{1,12})(\+?)\}\Z")
+# A literal marker ends a line and follows a space or "(" (``UTF8 (~{n}``).
+_MARKER_RE = re.compile(rb"(?<![^ (])(~?)\{([0-9]{1,12})(\+?)\}\Z")
 _TAG_PREFIX_RE = re.compile(rb"[^ \r\n]{1,64}")
 
 # What the lines mean.

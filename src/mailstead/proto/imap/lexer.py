@@ -14,7 +14,7 @@ import re
 
 _TOKEN_RE = re.compile(rb'"(?:[^"\\]|\\.)*"|[()]|[^ ()"]+|"')
 _LITERAL_MARKER_RE = re.compile(rb"(~?)\{([0-9]{1,12})(\+?)\}\Z")
-_BAD_ESCAPE_RE = re.compile(rb'\\[^"\\]|\\\Z')
+_VALID_ESCAPES_RE = re.compile(rb'(?:[^\\\r\n]|\\["\\])*\Z')
 _ESCAPE_RE = re.compile(rb"\\(.)", re.S)
 # RFC 9051 ASTRING-CHAR: ATOM-CHAR plus "]"; no controls, no list-wildcards, no quoted-specials.
 _ASTRING_RE = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\]+\Z")
@@ -81,8 +81,8 @@ def unquote(token: bytes) -> bytes:
         if b"\r" in inner or b"\n" in inner:
             raise LexError("CR or LF in quoted string")
         return inner
-    if _BAD_ESCAPE_RE.search(inner):
-        raise LexError('only \\\\ and \\" may be escaped in a quoted string')
+    if not _VALID_ESCAPES_RE.match(inner):
+        raise LexError('only \\\\ and \\" may be escaped in a quoted string (no CR or LF)')
     return _ESCAPE_RE.sub(rb"\1", inner)
 
 
