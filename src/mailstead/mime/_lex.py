@@ -291,6 +291,7 @@ def parse_params(c: Cursor) -> list[tuple[bytes, bytes]]:
     """
     result: list[tuple[bytes, bytes]] = []
     cont: list[tuple[bytes, int, bool, bytes]] = []
+    idx = 0  # like Dovecot, "name*" (no number) reuses the previous index
     while True:
         ret, key, value = parse_content_param(c)
         if ret == 0:
@@ -302,11 +303,13 @@ def parse_params(c: Cursor) -> list[tuple[bytes, bytes]]:
             continue
         star = key.find(b"*")
         if star >= 0:
-            p = star + 1
-            idx = 0
-            while p < len(key) and 0x30 <= key[p] <= 0x39:
-                idx = idx * 10 + key[p] - 0x30
+            p = star
+            if p + 1 < len(key):
                 p += 1
+                idx = 0
+                while p < len(key) and 0x30 <= key[p] <= 0x39:
+                    idx = idx * 10 + key[p] - 0x30
+                    p += 1
             extended = p < len(key) and key[p] == 0x2A
             if extended:
                 p += 1

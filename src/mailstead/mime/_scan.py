@@ -54,6 +54,7 @@ class Node:
         "cid",
         "csub",
         "cte",
+        "cte_token",
         "ctype",
         "desc",
         "disp",
@@ -84,7 +85,8 @@ class Node:
         self.params: list[tuple[bytes, bytes]] = []
         self.cid: bytes | None = None
         self.desc: bytes | None = None
-        self.cte: bytes | None = None
+        self.cte: bytes | None = None  # as BODYSTRUCTURE shows it (None if absent/broken)
+        self.cte_token: bytes | None = None  # what decoding uses: the first token, if any
         self.md5: bytes | None = None
         self.disp: bytes | None = None
         self.dparams: list[tuple[bytes, bytes]] | None = None
@@ -383,6 +385,7 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
             from ._lex import parse_mime_token
 
             ret, tok = parse_mime_token(c)
+            node.cte_token = tok
             if ret >= 0 and skip_lwsp(c) == 0 and tok:
                 node.cte = tok
         elif lname == b"content-disposition":

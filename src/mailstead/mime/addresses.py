@@ -115,26 +115,25 @@ class _Parser:
     def angle_addr(self) -> int:
         c = self.c
         c.pos += 1  # <
-        ret = skip_lwsp(c)
-        if ret <= 0:
-            return ret
-        if c.at() == 0x40:
-            if self.domain_list() <= 0 or c.at() != 0x3A:
-                self.addr.route = b"INVALID_ROUTE"
-                return -1
-            c.pos += 1
-            ret = skip_lwsp(c)
-            if ret <= 0:
-                return ret
-        ret = self.local_part()
-        if ret <= 0:
-            return ret
-        if c.at() == 0x40:
-            ret = self.domain()
-            if ret <= 0:
-                return ret
-        if c.at() != 0x3E:  # >
+        if skip_lwsp(c) <= 0:
             return -1
+        if c.at() == 0x40:
+            if self.domain_list() > 0 and c.at() == 0x3A:
+                c.pos += 1
+            else:
+                self.addr.route = b"INVALID_ROUTE"
+                self.addr.invalid = True
+                if c.pos >= c.end:
+                    return -1
+            if skip_lwsp(c) <= 0:
+                return -1
+        if c.at() != 0x3E:  # "<>" carries no address at all
+            if self.local_part() <= 0:
+                return -1
+            if c.at() == 0x40 and self.domain() <= 0:
+                return -1
+            if c.at() != 0x3E:
+                return -1
         c.pos += 1
         return skip_lwsp(c)
 
@@ -153,12 +152,24 @@ class _Parser:
         c = self.c
         c.last_comment = None
         ret = self.local_part()
-        if ret != 0 and c.pos < c.end and c.at() == 0x40:
+        if ret <= 0:
+            self.addr.invalid = True
+        ret2 = -2
+        if ret != 0 and c.at() == 0x40:
             ret2 = self.domain()
             if ret2 <= 0:
                 ret = ret2
         if c.last_comment:
             self.addr.name = c.last_comment
+        elif ret2 == -2:
+            # A word without "@domain": alone it is a mailbox, but followed by more
+            # words it was a display name whose address is missing.
+            _ret, more = parse_phrase(c)
+            if more:
+                self.addr.name = (self.addr.mailbox or b"") + b" " + more
+                self.addr.mailbox = None
+            self.addr.invalid = True
+            ret = -1
         return ret
 
     def mailbox(self) -> int:

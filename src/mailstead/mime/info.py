@@ -202,8 +202,35 @@ class MessageInfo:
         if p is None:
             return b""
         if p.kind in ("multipart", "message"):
-            return raw[p.body_start : p.end]
+            return self._binary_container(raw, p)
         return p.decoded(raw)
+
+    def _binary_container(self, raw: bytes, container: PartInfo) -> bytes | None:
+        """A multipart or message with every nested leaf decoded and its
+        Content-Transfer-Encoding rewritten to "binary" (as Dovecot answers BINARY)."""
+        from .sections import field_value_span
+
+        out: list[bytes] = []
+        pos = container.body_start
+        prefix = container.number + "."
+        for q in self.parts:
+            if not q.number.startswith(prefix) or q.kind in ("multipart", "message"):
+                continue
+            if q.transfer_encoding in ("7bit", "8bit", "binary"):
+                continue
+            decoded = q.decoded(raw)
+            if decoded is None:
+                return None
+            if q.header_start < pos:
+                continue  # the body of a non-multipart message shares its header
+            span = field_value_span(raw, q.header_start, q.body_start, b"content-transfer-encoding")
+            if span is not None:
+                out += (raw[pos : span[0]], b"binary")
+                pos = span[1]
+            out += (raw[pos : q.body_start], decoded)
+            pos = q.end
+        out.append(raw[pos : container.end])
+        return b"".join(out)
 
     def binary_size(self, raw: bytes, part: str) -> int | None:
         data = self.binary(raw, part)
@@ -353,7 +380,9 @@ def _part_info(number: str, node: Node) -> PartInfo:
         charset=charset.decode("latin-1") if charset is not None else None,
         filename=_filename(node),
         disposition=node.disp.decode("latin-1").lower() if node.disp else None,
-        transfer_encoding=(node.cte or b"7bit").decode("latin-1").lower(),
+        transfer_encoding=(node.cte_token if node.cte_token is not None else b"7bit")
+        .decode("latin-1")
+        .lower(),
         message=msg,
     )
 

@@ -33,6 +33,24 @@ def field_spans(raw: bytes, start: int, end: int) -> list[tuple[bytes, int, int]
     return out
 
 
+def field_value_span(raw: bytes, start: int, end: int, name: bytes) -> tuple[int, int] | None:
+    """Offsets of the first line of the value of the first `name` field in raw[start:end]."""
+    for fname, s, e in field_spans(raw, start, end):
+        if fname == name:
+            colon = raw.find(b":", s, e)
+            if colon < 0:
+                return None
+            v = colon + 1
+            while v < e and raw[v] in (0x20, 0x09):
+                v += 1
+            line_end = raw.find(b"\n", v, e)
+            line_end = e if line_end < 0 else line_end
+            if line_end > v and raw[line_end - 1] == 0x0D:
+                line_end -= 1
+            return v, line_end
+    return None
+
+
 def header_fields_section(
     raw: bytes, start: int, end: int, names: list[str], exclude: bool
 ) -> bytes:
