@@ -540,3 +540,29 @@ def test_slow_reader_gets_a_large_message_intact(pop3, monkeypatch) -> None:
     assert block.replace(b"\r\n..", b"\r\n.") == b"Subject: big\r\n\r\n" + body
     assert raw.command(b"NOOP") == b"+OK"
     raw.close()
+
+
+def test_half_closed_client_still_gets_its_answers(pop3) -> None:
+    import socket as socketlib
+
+    pop3.deliver(ALICE, b"Subject: x\r\n\r\n")
+    raw = pop3.raw()
+    raw.send(f"USER {ALICE}\r\nPASS {PASSWORD}\r\nDELE 1\r\nQUIT\r\n".encode())
+    raw.sock.shutdown(socketlib.SHUT_WR)
+    lines = [raw.line() for _ in range(5)]
+    assert lines[3] == b"+OK Message 1 deleted"
+    assert lines[4].startswith(b"+OK Logging out, 1 deleted")
+    assert raw.closed()
+    assert pop3.inbox(ALICE) == []
+
+
+def test_stls_client_speaks_right_after_the_handshake(pop3) -> None:
+    for _ in range(5):
+        raw = pop3.raw()
+        raw.line()
+        assert raw.command(b"STLS").startswith(b"+OK")
+        raw.starttls()
+        raw.send(b"CAPA\r\n")
+        assert raw.line().startswith(b"+OK")
+        assert b"USER" in raw.block()
+        raw.close()

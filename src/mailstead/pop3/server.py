@@ -143,7 +143,6 @@ class Pop3Session(asyncio.Protocol):
         self._limited = False
         self._closed = False
         self._close_requested = False
-        self._switching_to_tls = False
         self._reading_paused = False
         self._input = asyncio.Event()
         self._writable = asyncio.Event()
@@ -169,8 +168,8 @@ class Pop3Session(asyncio.Protocol):
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:
-        if self._switching_to_tls or self._closed:
-            return  # plaintext arriving while we hand over to TLS is never read
+        if self._closed:
+            return
         self.core.receive_data(data)
         self._input.set()
         if self.core.buffered > MAX_PENDING_INPUT and not self._reading_paused:
@@ -181,7 +180,10 @@ class Pop3Session(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         self.core.receive_data(b"")
         self._input.set()
-        return None
+        # Keep our side open to answer what the client sent before its half-close (e.g.
+        # `printf 'USER..\r\nQUIT\r\n' | nc`); the session closes after the last answer.
+        # (TLS transports cannot stay half-open: asyncio ignores True there.)
+        return not self.tls
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -357,19 +359,18 @@ class Pop3Session(asyncio.Protocol):
         if self.ctx.tls_context is None or self.transport is None:
             self._bad(err("TLS is not available"))
             return
-        # Whatever the client sent after STLS arrived in plaintext: drop it now, and drop
-        # anything else until the TLS layer owns the transport (CVE-2011-0411 class).
+        # Whatever the client sent after STLS arrived in plaintext: drop it (CVE-2011-0411
+        # class). From here to start_tls there is no await, so the loop cannot hand us one
+        # more plaintext byte; start_tls then makes the TLS layer the transport's protocol
+        # (before its own first await), and everything we receive afterwards came over TLS.
         dropped = self.core.discard_pending_input()
         if dropped:
             log.info("pop3[%d] %s: dropped %d bytes pipelined after STLS", self.id, self.ip,
                      dropped)
-        self._switching_to_tls = True
         self._write(ok("Begin TLS negotiation now"))
         old = self.transport
         loop = asyncio.get_running_loop()
         try:
-            # No await between the +OK and start_tls: the loop cannot hand this protocol
-            # any byte in between (start_tls pauses reading before its first await).
             new = await loop.start_tls(
                 old, self, self.ctx.tls_context, server_side=True,
                 ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
@@ -381,7 +382,6 @@ class Pop3Session(asyncio.Protocol):
             raise _SessionEnd
         self.transport = new
         self.tls = True
-        self._switching_to_tls = False
         if self._tracked is not None:
             self.ctx.connections.discard(self._tracked)
         self._tracked = self.ctx.connections.add(new, self.request_close)

@@ -174,11 +174,15 @@ def test_stls_discards_pipelined_bytes_and_resets() -> None:
     conn = ServerConnection()
     conn.receive_data(b"UTF8\r\nUSER a\r\nSTLS\r\nUSER injected\r\nPASS x\r\n")
     assert [conn.next_event() for _ in range(3)] == [c.Utf8(), c.User("a"), c.Stls()]
+    assert conn.discard_pending_input() == len(b"USER injected\r\nPASS x\r\n")
     conn.tls_started()
     assert conn.next_event() is NEED_DATA
     assert not conn.utf8
-    # The USER given before the handshake is forgotten.
+    # The USER given before the handshake is forgotten; input after it is kept.
     assert isinstance(events(conn, b"PASS x\r\n")[0], BadCommand)
+    conn.receive_data(b"CAPA\r\n")
+    conn.tls_started()
+    assert conn.next_event() == c.Capa()
 
 
 _PIECES = st.sampled_from(

@@ -184,8 +184,10 @@ class ServerConnection:
             self.state = State.TRANSACTION
 
     def tls_started(self) -> None:
-        """After STLS: forget everything said in plaintext (RFC 2595 §4)."""
-        self.discard_pending_input()
+        """After the STLS handshake: forget the state built in plaintext (RFC 2595 §4).
+
+        The plaintext input itself must already be gone (`discard_pending_input()` before
+        the handshake): what is buffered now arrived over TLS and is kept."""
         self._pending_user = None
         self._sasl = False
         self.utf8 = False
