@@ -19,12 +19,15 @@ end of its parent.
 
 from __future__ import annotations
 
-from ._lex import Cursor, parse_content_type, parse_params, skip_lwsp
+import re
+
+from ._lex import Cursor, parse_content_type, parse_mime_token, parse_params, skip_lwsp
 
 BOUNDARY_MAX = 80  # longer boundaries are cut (as Dovecot does); RFC 2046 allows 70
 MAX_DEPTH = 50  # nesting beyond this is parsed as opaque leaves
 MAX_PARTS = 2000  # parts beyond this are not split further
 MAX_FIELDS = 5000  # header fields per header block kept for lookups
+MAX_HEADER_LINES = 200_000  # header lines in a whole message; past this, headers end
 
 # part kinds
 TEXT = 0
@@ -120,6 +123,8 @@ class Scanner:
         self.size = len(raw)
         self.stack: list[_Boundary] = []
         self.parts = 0
+        self.header_lines = 0  # header lines read in the whole message, bounded
+        self._patterns: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
 
     # -- boundaries -------------------------------------------------------------------
 
@@ -159,16 +164,29 @@ class Scanner:
             hit = self._match(pos)
             if hit is not None:
                 return hit
-        find = raw.find
+        # One regex over the active boundaries finds candidate lines at C speed, so a
+        # body full of "--" lines that are not boundaries costs no Python per line.
+        search = self._pattern().search
         while True:
-            i = find(b"\n--", pos)
-            if i < 0:
+            m = search(raw, pos)
+            if m is None:
                 return None
+            i = m.start()
             hit = self._match(i + 1)
             if hit is not None:
                 hit.nl = i - 1 if i > 0 and raw[i - 1] == 0x0D else i
                 return hit
             pos = i + 1
+
+    def _pattern(self) -> re.Pattern[bytes]:
+        key = tuple(b.value for b in self.stack)
+        pat = self._patterns.get(key)
+        if pat is None:
+            alts = sorted(set(key), key=len, reverse=True)
+            pat = re.compile(b"\n--(?:" + b"|".join(re.escape(a) for a in alts) + b")")
+            if len(self._patterns) < 256:
+                self._patterns[key] = pat
+        return pat
 
     def skip_boundary_line(self, hit: _Hit) -> int:
         nl = self.raw.find(b"\n", hit.line)
@@ -185,6 +203,9 @@ class Scanner:
         prev_nl = 0  # newline length of the previous line, given back if a boundary cuts in
         check = bool(self.stack)
         while pos < size:
+            self.header_lines += 1
+            if self.header_lines > MAX_HEADER_LINES:
+                break  # absurd header: what is left is body (keeps the cost bounded)
             if check and raw.startswith(b"--", pos):
                 hit = self._match(pos)
                 if hit is not None:
@@ -231,7 +252,7 @@ class Scanner:
                     value = raw[v:line_end]
                 fields.append(Field(name, value, pos, next_pos))
             pos = next_pos
-        node.bstart = size
+        node.bstart = pos
         return None
 
     # -- parts ------------------------------------------------------------------------
@@ -314,7 +335,7 @@ class Scanner:
                 hit = self.next_boundary(pos, True)  # epilogue, up to an outer boundary
                 node.end = self.size if hit is None else hit.nl
                 break
-            if len(node.children) >= MAX_PARTS:
+            if self.parts >= MAX_PARTS:
                 hit = self.next_boundary(pos, True)
                 continue
             child = Node(pos)
@@ -382,8 +403,6 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
             seen.add(b"cte")
             c = Cursor(f.value)
             skip_lwsp(c)
-            from ._lex import parse_mime_token
-
             ret, tok = parse_mime_token(c)
             node.cte_token = tok
             if ret >= 0 and skip_lwsp(c) == 0 and tok:
@@ -391,8 +410,6 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
         elif lname == b"content-disposition":
             if node.dparams:
                 continue  # a later field replaces one that had no parameters (as Dovecot)
-            from ._lex import parse_mime_token
-
             c = Cursor(f.value)
             skip_lwsp(c)
             ret, tok = parse_mime_token(c)

@@ -21,6 +21,7 @@ from ._lex import (
 )
 
 MAX_ADDRESSES = 1000  # bound work on absurd headers
+MAX_VALUE = 65536  # bytes of one address field parsed; the rest of a longer one is ignored
 
 
 @dataclass(slots=True)
@@ -245,7 +246,7 @@ class _Parser:
 
 def parse_addresses(value: bytes) -> list[Address]:
     """Parse an address-list header value; an empty value gives []."""
-    p = _Parser(value)
+    p = _Parser(value[:MAX_VALUE])
     if skip_lwsp(p.c) <= 0:
         return []
     p.c.last_comment = None
