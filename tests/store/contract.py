@@ -49,7 +49,8 @@ def message(subject: str = "Hello", body: str = "Hello, world.\r\n") -> bytes:
     return (
         f"Received: from client.test by mx.example.test\r\n"
         f"From: Sender <sender@remote.test>\r\nTo: alice@{DOMAIN}\r\n"
-        f"Subject: {subject}\r\nMessage-ID: <{subject}@remote.test>\r\n\r\n{body}"
+        f"Subject: {subject}\r\nMessage-ID: <{subject}@remote.test>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
     ).encode()
 
 

@@ -100,3 +100,35 @@ async def test_checkpoint_truncates_the_wal(store: SQLiteStore) -> None:
     assert wal.stat().st_size > 0
     await store.close()  # closing checkpoints with TRUNCATE
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def wait_until_indexed(store: SQLiteStore) -> None:
+    for _ in range(500):
+        if (await store.stats()).extra["search_pending"] == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the writer never indexed the pending search text")
+
+
+async def test_search_reads_the_index_and_the_pending_text(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    await store.deliver(delivery("Q1", message("Crème brûlée", "Déjà vu.\r\n"), account.id))
+    await wait_until_indexed(store)
+    conn = apsw.Connection(str(store.path))
+    try:
+        assert conn.execute("SELECT count(*) FROM search").get == 1
+    finally:
+        conn.close()
+    await store.deliver(delivery("Q2", message("Creme", "deja VU again\r\n"), account.id))
+    for query in ["DEJA VU", "déjà", "brulee", "vu", "e"]:
+        # uid 1 from the index (or pending, if not yet indexed), uid 2 from either
+        found = await store.search(inbox.id, query)
+        assert 1 in found or query == "brulee", query
+    assert await store.search(inbox.id, "brulee") == [1]
+    assert await store.search(inbox.id, "deja vu") == [1, 2]
+    await wait_until_indexed(store)
+    assert await store.search(inbox.id, "deja vu") == [1, 2]
+    assert await store.check_integrity() == []
