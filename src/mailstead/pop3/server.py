@@ -318,10 +318,10 @@ class Pop3Session(asyncio.Protocol):
                 return await self._auth(mechanism, initial)
             case c.Quit():
                 return await self._quit()
+            case c.Retr() | c.Top():
+                await self._send_message(event)
             case _:
                 self._transaction(event)
-                if isinstance(event, c.Retr | c.Top):
-                    await self._send_message(event)
         return False
 
     def _bad(self, response: bytes) -> bool:
@@ -551,8 +551,6 @@ class Pop3Session(asyncio.Protocol):
                 self._write(ok(f"{len(live)} messages ({sum(m.size for _, m in live)} octets)"))
             case c.Noop():
                 self._write(ok())
-            case c.Retr() | c.Top():
-                pass  # streamed by _send_message
             case _:
                 self._bad(err("Command not valid in this state"))
 
