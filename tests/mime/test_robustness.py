@@ -88,6 +88,7 @@ BROKEN = {
     "message-rfc822-no-header": b"Content-Type: message/rfc822\r\n\r\nbody only\r\n",
     "digest": b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: in\r\n\r\nx\r\n--d--\r\n",
     "boundary-in-header": b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n--z--\r\n",
+    "8bit-cte": b"MIME-Version: 1.0\r\nContent-Transfer-Encoding: \xd8\r\n\r\nx",
     "nul-bytes": b"Subject: a\x00b\r\n\r\n\x00\x00",
     "unbalanced-address": b'From: "unterminated <a@b\r\nTo: (comment <x@y>, ,, @, <>\r\n\r\n',
     "group-address": b"To: undisclosed-recipients:;\r\nCc: g: a@b, c@d;, e@f\r\n\r\n",

@@ -325,7 +325,8 @@ def _search_text(raw: bytes, root: Node) -> str:
         elif node.kind == MESSAGE:
             walk(node.children[0], True)
         elif node.kind == TEXT and total < MAX_SEARCH_TEXT:
-            data = decode_transfer(raw[node.bstart : node.end], (node.cte or b"7bit").decode())
+            cte = node.cte_token if node.cte_token is not None else b"7bit"
+            data = decode_transfer(raw[node.bstart : node.end], cte.decode("latin-1"))
             if data is None:
                 data = raw[node.bstart : node.end]
             charset = _param(node, b"charset")
