@@ -403,6 +403,7 @@ class StoreContract:
         assert summary.uid == 1 and summary.size == len(copy.prefix) + len(blob)
         assert summary.internal_date == when and summary.flags == frozenset()
         assert summary.modseq == delivered.modseq
+        assert summary.queue_id == "Q1"
         stored = await store.get_message(inbox_id, 1)
         assert stored is not None
         assert stored.raw == copy.prefix + blob
@@ -516,6 +517,7 @@ class StoreContract:
         assert stored is not None and stored.raw == raw and stored.structure == structure
         assert stored.summary.flags == {"\\Seen"} and stored.summary.internal_date == when
         assert stored.summary.size == len(raw)
+        assert stored.summary.queue_id == ""
         with pytest.raises(NotFound):
             await store.append(alice.id, "Nope", raw, structure, text)
         with pytest.raises(InvalidName):

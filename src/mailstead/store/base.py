@@ -85,6 +85,7 @@ class MessageSummary:
     flags: frozenset[str]  # system flags ("\\Seen") and keywords, as given
     modseq: int
     blob_id: int
+    queue_id: str = ""  # the delivery that brought it ("" for APPEND/COPY), for the journey
 
 
 @dataclass(frozen=True, slots=True)

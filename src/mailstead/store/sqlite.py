@@ -82,7 +82,9 @@ _MAILBOX_COLUMNS = (
     "special_use"
 )
 _ACCOUNT_COLUMNS = "id, address, password_hash, created, enabled"
-_SUMMARY_COLUMNS = "mailbox_id, uid, size, internal_date, system_flags, keywords, modseq, blob_id"
+_SUMMARY_COLUMNS = (
+    "mailbox_id, uid, size, internal_date, system_flags, keywords, modseq, blob_id, queue_id"
+)
 
 
 def to_micros(moment: datetime) -> int:
@@ -136,7 +138,7 @@ def _mailbox(row: Sequence[Any]) -> Mailbox:
 def _summary(row: Sequence[Any]) -> MessageSummary:
     return MessageSummary(
         mailbox_id=row[0], uid=row[1], size=row[2], internal_date=from_micros(row[3]),
-        flags=decode_flags(row[4], row[5]), modseq=row[6], blob_id=row[7],
+        flags=decode_flags(row[4], row[5]), modseq=row[6], blob_id=row[7], queue_id=row[8],
     )
 
 
@@ -626,7 +628,7 @@ class SQLiteStore(Store):
                 mailbox_id, stored_name, address = target
                 uid, modseq = _insert_message(
                     conn, mailbox_id, blob_id, copy.prefix, len(copy.prefix) + len(blob),
-                    internal_date, flags, copy.structure,
+                    internal_date, flags, copy.structure, delivery.queue_id,
                 )
                 _insert_journey(
                     conn, delivery.queue_id, "delivered",
@@ -688,7 +690,7 @@ class SQLiteStore(Store):
             ).get
             if row is None:
                 return None
-            return StoredMessage(_summary(row[:8]), bytes(row[8]) + bytes(row[9]), bytes(row[10]))
+            return StoredMessage(_summary(row[:9]), bytes(row[9]) + bytes(row[10]), bytes(row[11]))
 
         return await self._read(query)
 
@@ -1046,6 +1048,7 @@ def _insert_message(
     internal_date: int,
     flags: frozenset[str],
     structure: bytes,
+    queue_id: str = "",
 ) -> tuple[int, int]:
     uid, modseq = conn.execute(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 "
@@ -1055,8 +1058,11 @@ def _insert_message(
     bits, keywords = encode_flags(flags)
     conn.execute(
         "INSERT INTO messages (mailbox_id, uid, blob_id, prefix, size, internal_date, modseq, "
-        "system_flags, keywords, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (mailbox_id, uid, blob_id, prefix, size, internal_date, modseq, bits, keywords, structure),
+        "system_flags, keywords, structure, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            mailbox_id, uid, blob_id, prefix, size, internal_date, modseq, bits, keywords,
+            structure, queue_id,
+        ),
     )
     return uid, modseq
 

@@ -160,9 +160,16 @@ CREATE TABLE search_pending (
 );
 """
 
+# The queue id of the delivery that brought each message, so POP3 and IMAP can record a
+# "fetched" journey event for it (appended messages have none: '').
+MESSAGE_QUEUE_ID_V3 = """
+ALTER TABLE messages ADD COLUMN queue_id TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: list[Migration] = [
     _script(SCHEMA_V1),  # -> user_version 1
     _script(SEARCH_V2),  # -> 2
+    _script(MESSAGE_QUEUE_ID_V3),  # -> 3
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -233,12 +233,17 @@ class GroupCommitWriter:
         self.commits += 1
         self.items += len(batch)
         for item in batch:
-            item.loop.call_soon_threadsafe(self._settle, item)
+            self._hand_back(item)
 
     def _fail_all(self, batch: list[WorkItem], error: StoreError) -> None:
         for item in batch:
             item.error = error
             item.events = []
+            self._hand_back(item)
+
+    def _hand_back(self, item: WorkItem) -> None:
+        # RuntimeError: the caller's loop is closed, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
             item.loop.call_soon_threadsafe(self._settle, item)
 
     def _settle(self, item: WorkItem) -> None:
