@@ -566,3 +566,34 @@ def test_stls_client_speaks_right_after_the_handshake(pop3) -> None:
         assert raw.line().startswith(b"+OK")
         assert b"USER" in raw.block()
         raw.close()
+
+
+def test_our_client_core_against_our_server(pop3) -> None:
+    """The sans-IO client (for mailstead.client) over a real socket, pipelining everything."""
+    from mailstead.proto.pop3 import NEED_DATA, ClientConnection, MultilineResponse, Response
+
+    for raw_message in TRICKY.values():
+        pop3.deliver(ALICE, raw_message)
+    stored = pop3.inbox(ALICE)
+    client = ClientConnection()
+    raw = pop3.raw()
+    wire = client.send("USER", ALICE) + client.send("PASS", PASSWORD) + client.send("UIDL")
+    for number in range(1, len(stored) + 1):
+        wire += client.send("RETR", number) + client.send("DELE", number)
+    wire += client.send("QUIT")
+    raw.send(wire)
+    events: list[object] = []
+    while client.outstanding:
+        event = client.next_event()
+        if event is NEED_DATA:
+            client.receive_data(raw.sock.recv(65536))
+            continue
+        events.append(event)
+    greeting, user, password, uidl, *rest = events
+    assert isinstance(greeting, Response) and greeting.ok
+    assert user.ok and password.ok
+    assert isinstance(uidl, MultilineResponse) and len(uidl.lines) == len(stored)
+    bodies = [e.body for e in rest if isinstance(e, MultilineResponse)]
+    assert bodies == [as_received(m) for m in stored]
+    assert rest[-1] == Response(True, f"Logging out, {len(stored)} deleted, 0 left")
+    assert pop3.inbox(ALICE) == []
