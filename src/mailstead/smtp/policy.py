@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from mailstead.delivery.local import LocalRecipient, build_delivery, deliver_locally
@@ -30,22 +32,29 @@ def relay_denied(recipient: str) -> Reply:
     return Reply(554, f"<{recipient}>: Relay access denied", "5.7.1")
 
 
+HookResult = Reply | Awaitable[Reply]
+RcptResult = tuple[Reply, Any] | Awaitable[tuple[Reply, Any]]
+
+
 class Policy:
-    """Accept-nothing base; override the hooks. Every hook may await (store, DNS, queue)."""
+    """Accept-nothing base; override the hooks. A hook answers at once (returns the reply)
+    or, when it must wait for the store, DNS or the queue, returns an awaitable (write it
+    as `async def`); the session handles both, and skips a task for the first kind."""
 
     #: Offer AUTH (PLAIN, LOGIN) on this service.
     offers_auth = True
     #: MAIL only after AUTH (submission).
     requires_auth = False
 
-    async def on_mail(self, session: SMTPSession, mail: Mail) -> Reply:
+    def on_mail(self, session: SMTPSession, mail: Mail) -> HookResult:
         return MAIL_OK
 
-    async def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
-        """The reply, and data kept with an accepted recipient (handed back in on_message)."""
+    def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> RcptResult:
+        """The reply, and data kept with an accepted recipient (handed back in on_message
+        as `envelope.recipient_data`)."""
         return Reply(550, "Error: no recipients accepted here", "5.7.1"), None
 
-    async def on_message(self, session: SMTPSession, envelope: Envelope, message: bytes) -> Reply:
+    def on_message(self, session: SMTPSession, envelope: Envelope, message: bytes) -> HookResult:
         return Reply(554, "Error: no messages accepted here", "5.7.1")
 
 
@@ -53,12 +62,33 @@ class MxPolicy(Policy):
     """Port 25: local domains only; relaying only for authenticated clients, through the
     `on_relay_rcpt` hook (the outbound queue plugs in there)."""
 
+    # Seconds a successful recipient lookup is reused. Only hits are cached, so a user or
+    # alias added from the CLI works at once; one removed may still get mail this long
+    # (delivery then fails with 451 and the sender retries into a 550).
+    LOOKUP_TTL = 2.0
+    MAX_CACHED = 10_000
+
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self.hostname = ctx.config.hostname
+        self._resolved: dict[str, tuple[float, list[Any]]] = {}
 
-    async def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
+    def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> RcptResult:
+        address = rcpt.recipient
+        if not address.is_bare_postmaster and not address.source_route and not address.has_routing_hack:
+            key = f"{address.unquoted_local}@{address.domain}".lower()
+            hit = self._resolved.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return RCPT_OK, LocalRecipient(str(address), hit[1])
+        return self._lookup_rcpt(session, envelope, rcpt)
+
+    def _remember(self, key: str, accounts: list[Any]) -> None:
+        if len(self._resolved) >= self.MAX_CACHED:
+            self._resolved.clear()
+        self._resolved[key.lower()] = (time.monotonic() + self.LOOKUP_TTL, accounts)
+
+    async def _lookup_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:
         address = rcpt.recipient
         text = str(address)
         qid = envelope.extra.get("queue_id", "-")
@@ -81,6 +111,7 @@ class MxPolicy(Policy):
         if not accounts:
             log.info("%s: reject RCPT <%s> from %s: user unknown", qid, text, session.client_ip)
             return Reply(550, f"<{text}>: Recipient address rejected: User unknown", "5.1.1"), None
+        self._remember(lookup, accounts)
         return RCPT_OK, LocalRecipient(text, accounts)
 
     async def on_relay_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> tuple[Reply, Any]:

@@ -10,6 +10,7 @@ connection that checks the time of the last read, not a timer re-armed per read.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import ssl
@@ -63,6 +64,8 @@ class SMTPService:
         self.hostname = config.hostname
         self.command_timeout = limits.command_timeout
         self.data_timeout = limits.data_timeout
+        self.auth_config = config.auth
+        self._plaintext_ok: dict[str, bool] = {}
         self.options = ServerOptions(
             hostname=config.hostname,
             max_message_size=limits.max_message_size,
@@ -74,6 +77,18 @@ class SMTPService:
             auth_mechanisms=tuple(MECHANISMS) if policy.offers_auth else (),
             auth_required=policy.requires_auth,
         )
+
+        # The two variants a session can start with, built once (not per connection).
+        self.options_plaintext_auth = replace(self.options, auth_plaintext_ok=True)
+
+    def options_for(self, client_ip: str) -> ServerOptions:
+        trusted = self._plaintext_ok.get(client_ip)
+        if trusted is None:
+            trusted = self.auth_config.plaintext_allowed_from(client_ip)
+            if len(self._plaintext_ok) > 10_000:
+                self._plaintext_ok.clear()
+            self._plaintext_ok[client_ip] = trusted
+        return self.options_plaintext_auth if trusted else self.options
 
     def __call__(self) -> SMTPSession:
         return SMTPSession(self)
@@ -123,12 +138,7 @@ class SMTPSession(asyncio.Protocol):
             return
         self._acquired = True
         self._tracked = service.ctx.connections.add(transport, self.request_close)
-        ctx = service.ctx
-        options = service.options
-        plaintext_ok = ctx.config.auth.plaintext_allowed_from(self.client_ip)
-        if plaintext_ok or service.implicit_tls:
-            options = replace(options, auth_plaintext_ok=plaintext_ok)
-        self.conn = ServerConnection(options)
+        self.conn = ServerConnection(service.options_for(self.client_ip))
         if service.implicit_tls:
             self.tls_info = describe(transport.get_extra_info("ssl_object"))
         log.debug("%s: connect from %s:%d", self.id, self.client_ip, self.client_port)
@@ -203,11 +213,11 @@ class SMTPSession(asyncio.Protocol):
         if isinstance(event, Rcpt):
             envelope = conn.envelope
             assert envelope is not None
-            self._run(event, policy.on_rcpt(self, envelope, event))
+            self._run(event, policy.on_rcpt, self, envelope, event)
         elif isinstance(event, Mail):
-            self._run(event, policy.on_mail(self, event))
+            self._run(event, policy.on_mail, self, event)
         elif isinstance(event, MessageReceived):
-            self._run(event, policy.on_message(self, event.envelope, event.message))
+            self._run(event, policy.on_message, self, event.envelope, event.message)
         elif isinstance(event, Auth):
             self._auth_start(event)
         elif isinstance(event, AuthResponse):
@@ -215,33 +225,46 @@ class SMTPSession(asyncio.Protocol):
         else:  # pragma: no cover - the core has no other events
             raise TypeError(f"unexpected event {event!r}")
 
-    def _run(self, event: Any, awaitable: Awaitable[Any]) -> None:
-        self._busy = True
-        self.loop.create_task(self._answer(event, awaitable))
+    def _run(self, event: Any, hook: Any, *args: Any) -> None:
+        """Call a policy hook. A hook may answer at once (a Reply, or (Reply, data)) or
+        return an awaitable: only then does the answer wait in a task, so cheap decisions
+        cost no task and no loop iteration."""
+        try:
+            result = hook(*args)
+        except Exception:
+            self._hook_failed(event)
+            result = TEMPFAIL
+        if inspect.isawaitable(result):
+            self._busy = True
+            self.loop.create_task(self._answer(event, result))
+        else:
+            self._respond(event, result)
+
+    def _hook_failed(self, event: Any) -> None:
+        qid = self.conn.envelope.extra.get("queue_id", "-") if self.conn.envelope else "-"
+        log.exception("%s: %s: policy failed on %s", self.id, qid, type(event).__name__)
 
     async def _answer(self, event: Any, awaitable: Awaitable[Any]) -> None:
-        data = None
         try:
             result = await awaitable
-            if isinstance(result, tuple):
-                reply, data = result
-            else:
-                reply = result
         except Exception:
-            qid = self.conn.envelope.extra.get("queue_id", "-") if self.conn.envelope else "-"
-            log.exception("%s: %s: policy failed on %s", self.id, qid, type(event).__name__)
-            reply = TEMPFAIL
+            self._hook_failed(event)
+            result = TEMPFAIL
         self._busy = False
-        conn = self.conn
-        if conn.closed:
+        if self.conn.closed:
             return
+        self._respond(event, result)
+        self._pump()
+
+    def _respond(self, event: Any, result: Any) -> None:
+        conn = self.conn
+        reply, data = result if isinstance(result, tuple) else (result, None)
         conn.respond(reply, data)
         if isinstance(event, Mail) and conn.envelope is not None:
             qid = new_queue_id()
             conn.envelope.extra["queue_id"] = qid
             log.info("%s: %s: client=%s[%s] from=<%s>", self.id, qid, conn.helo_name,
                      self.client_ip, event.sender)
-        self._pump()
 
     # -- AUTH -----------------------------------------------------------------------------
     def _auth_start(self, event: Auth) -> None:
