@@ -597,3 +597,21 @@ def test_our_client_core_against_our_server(pop3) -> None:
     assert bodies == [as_received(m) for m in stored]
     assert rest[-1] == Response(True, f"Logging out, {len(stored)} deleted, 0 left")
     assert pop3.inbox(ALICE) == []
+
+
+def test_journey_records_fetched_and_deleted(pop3) -> None:
+    pop3.deliver(ALICE, b"Subject: tracked\r\n\r\n")
+    queue_id = f"Q{pop3._queue_ids:06d}"
+    client = pop3.login(ALICE)
+    received(client, 1)
+    client.dele(1)
+    client.quit()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = [e.event for e in pop3.run(pop3.store.journey(queue_id))]
+        if "deleted" in events:
+            break
+        time.sleep(0.05)
+    assert events == ["delivered", "fetched", "deleted"]
+    details = [e.detail for e in pop3.run(pop3.store.journey(queue_id))]
+    assert ALICE in details[1] and ALICE in details[2]

@@ -62,6 +62,13 @@ SASL_MECHANISMS = ("PLAIN", "LOGIN")
 IMPLEMENTATION = "Mailstead"
 
 _session_ids = itertools.count(1)
+_journey_tasks: set[asyncio.Task[None]] = set()
+
+
+def _journey_done(task: asyncio.Task[None]) -> None:
+    _journey_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("pop3: journey record failed: %s", task.exception())
 
 
 def uidl_for(uidvalidity: int, uid: int) -> str:
@@ -148,7 +155,6 @@ class Pop3Session(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -583,20 +589,15 @@ class Pop3Session(asyncio.Protocol):
             self._journey(summary, "fetched", f"pop3 RETR by {self.user} from {self.ip}")
 
     def _journey(self, summary: MessageSummary, event: str, detail: str) -> None:
-        # MessageSummary has no queue id yet (see the report): record when a back end adds it.
-        queue_id = getattr(summary, "queue_id", None)
-        if not queue_id:
+        """Record a journey step without making the client wait for its commit."""
+        if not summary.queue_id:  # APPENDed or copied by IMAP: no delivery to follow
             return
         task = asyncio.get_running_loop().create_task(
-            self.store.record_journey(queue_id, event, detail)
+            self.store.record_journey(summary.queue_id, event, detail)
         )
-        self._background.add(task)
-        task.add_done_callback(self._journey_done)
-
-    def _journey_done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("pop3[%d]: journey record failed: %s", self.id, task.exception())
+        # Held here (not on the session) so a closed session cannot drop a pending record.
+        _journey_tasks.add(task)
+        task.add_done_callback(_journey_done)
 
     async def _quit(self) -> bool:
         drop = self.maildrop
