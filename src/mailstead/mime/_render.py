@@ -7,6 +7,8 @@ clients see what they see from the most common server; see docs/mime.md.
 
 from __future__ import annotations
 
+import re
+
 from ._scan import MESSAGE, MULTIPART, TEXT, Field, Node
 from .addresses import Address, parse_addresses
 
@@ -16,10 +18,15 @@ EMPTY_BODY = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)'
 EMPTY_BODYSTRUCTURE = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
 
 
+_SPECIAL = re.compile(rb'["\\\r\n\x80-\xff]')
+
+
 def nstring(s: bytes | None) -> bytes:
     """An IMAP nstring: NIL, a quoted string, or a literal for 8-bit/CR/LF/many escapes."""
     if s is None:
         return b"NIL"
+    if _SPECIAL.search(s) is None:
+        return b'"' + s + b'"'
     if s.isascii() and b"\r" not in s and b"\n" not in s:
         n = s.count(b'"') + s.count(b"\\")
         if n == 0:
@@ -134,7 +141,7 @@ def _part(raw: bytes, node: Node, ext: bool) -> bytes:
         + nstring_nolf(node.desc)
         + b" "
         + (nstring(node.cte) if node.cte is not None else b'"7bit"')
-        + b" %d" % body_size(raw, node.bstart, node.end)
+        + b" %d" % node.size
     )
     if text:
         out += b" %d" % node.lines

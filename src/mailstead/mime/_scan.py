@@ -72,6 +72,7 @@ class Node:
         "loc",
         "md5",
         "params",
+        "size",
     )
 
     def __init__(self, hstart: int) -> None:
@@ -82,7 +83,8 @@ class Node:
         self.kind = TEXT
         self.children: list[Node] = []
         self.fields: list[Field] = []
-        self.lines = 0
+        self.lines = 0  # body lines, counted for text and message parts only
+        self.size = 0  # body octets as IMAP counts them (every line ending CRLF)
         self.ctype: bytes | None = None
         self.csub: bytes | None = None
         self.params: list[tuple[bytes, bytes]] = []
@@ -311,7 +313,8 @@ class Scanner:
             return hit
         hit = self.next_boundary(node.bstart, True)
         node.end = self.size if hit is None else hit.nl
-        node.lines = self.raw.count(b"\n", node.bstart, node.end)
+        if node.kind == TEXT:
+            node.lines = self.raw.count(b"\n", node.bstart, node.end)
         return hit
 
     def multipart_body(self, node: Node, boundary: bytes, depth: int) -> _Hit | None:
@@ -341,7 +344,6 @@ class Scanner:
             child = Node(pos)
             node.children.append(child)
             hit = self.part(child, True, digest, depth + 1)
-        node.lines = self.raw.count(b"\n", node.bstart, node.end)
         return hit
 
     def _pop(self, own: _Boundary) -> None:
@@ -458,4 +460,14 @@ def scan(raw: bytes) -> Node:
     root = Node(0)
     s.part(root, False, False, 0)
     root.end = len(raw)
+    # IMAP sizes count CRLF line ends; only a message with bare LFs needs counting.
+    bare_lf = raw.count(b"\n") != raw.count(b"\r\n")
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        node.size = node.end - node.bstart
+        if bare_lf:
+            lf = raw.count(b"\n", node.bstart, node.end)
+            node.size += lf - raw.count(b"\r\n", node.bstart, node.end)
+        stack.extend(node.children)
     return root
