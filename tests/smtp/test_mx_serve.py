@@ -1,0 +1,53 @@
+"""Against the real program: `mailstead serve` in a subprocess (shared fixture)."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from typing import Any
+
+from mailstead.testing import client_tls_context, read_mailbox
+
+MESSAGE = b"From: s@remote.test\r\nTo: alice@example.test\r\nSubject: serve\r\n\r\nHello over port 25.\r\n"
+
+
+def test_serve_delivers_with_trace_headers(mailstead_server: Any) -> None:
+    server = mailstead_server
+    with smtplib.SMTP(server.host, server.smtp_port, local_hostname="client.remote.test", timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("chunking") and smtp.has_extn("starttls")
+        refused = smtp.sendmail("s@remote.test", ["alice@example.test", "bob@example.test"], MESSAGE)
+        assert refused == {}
+    for user in ("alice", "bob"):
+        (raw,) = read_mailbox(server, f"{user}@example.test")
+        assert raw.startswith(f"Return-Path: <s@remote.test>\r\nDelivered-To: {user}@example.test\r\n"
+                              "Received: from client.remote.test ([".encode())
+        assert raw.endswith(MESSAGE)
+    assert "delivered from=<s@remote.test>" in server.log_text()
+
+
+def test_serve_starttls_auth_and_rejections(mailstead_server: Any) -> None:
+    server = mailstead_server
+    with smtplib.SMTP(server.host, server.smtp_port, timeout=10) as smtp:
+        smtp.starttls(context=client_tls_context())
+        smtp.ehlo("client.test")
+        smtp.login("alice@example.test", "secret-password")
+        smtp.mail("alice@example.test")
+        assert smtp.rcpt("nobody@example.test")[0] == 550
+        assert smtp.rcpt("bob@example.test")[0] == 250
+        assert smtp.data(MESSAGE)[0] == 250
+    (raw,) = read_mailbox(server, "bob@example.test")
+    assert b"with ESMTPSA id" in raw
+
+
+def test_serve_survives_garbage(mailstead_server: Any) -> None:
+    server = mailstead_server
+    with socket.create_connection((server.host, server.smtp_port), 10) as sock:
+        sock.recv(1000)
+        sock.sendall(bytes(range(256)) * 40 + b"\r\n")
+        sock.recv(10000)
+    with smtplib.SMTP(server.host, server.smtp_port, timeout=10) as smtp:
+        assert smtp.noop()[0] == 250
+        smtp.ehlo()
+        smtp.mail("<>")
+        assert smtp.rcpt("postmaster")[0] == 250
