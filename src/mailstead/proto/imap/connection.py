@@ -332,7 +332,6 @@ class Connection:
         size = int(digits)
         synchronising = not plus
         tokens = self._tokens
-        self._remember_tag()
         if self._failure is None:
             cls = command_class(tokens)
             authenticated = self.state in (c.State.AUTHENTICATED, c.State.SELECTED)
@@ -366,6 +365,7 @@ class Connection:
         return None
 
     def _continuation(self, size: int) -> ContinuationRequest:
+        self._remember_tag()
         if self._literal_left == 0:
             self._finish_literal()
         return ContinuationRequest(self._error_tag or "*", size, b"+ Ready for literal data\r\n")

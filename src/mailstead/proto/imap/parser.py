@@ -69,6 +69,11 @@ _SECTION_RE = re.compile(
 )
 _PARTIAL_RE = re.compile(rb"\](?:<([0-9]{1,10})\.([0-9]{1,10})>)?\Z")
 _FIELD_NAME_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+\Z")  # RFC 5322 ftext
+# ftext that is also an unquoted astring: no quote, parentheses, braces, %, * or backslash.
+_PLAIN_FIELDS_RE = re.compile(
+    rb"[\x21\x23-\x24\x26-\x27\x2b-\x39\x3b-\x5b\x5d-\x7a\x7c\x7e]+"
+    rb"(?: [\x21\x23-\x24\x26-\x27\x2b-\x39\x3b-\x5b\x5d-\x7a\x7c\x7e]+)*\Z"
+)
 
 
 class ParseError(ValueError):
@@ -658,8 +663,57 @@ _SIMPLE_BY_WORD = {
 }
 
 
+class _BoundedCache(dict):
+    """A dict that forgets everything when full: enough for the handful of distinct
+    attribute lists and search programs a client repeats (Thunderbird sends the same FETCH
+    for every folder sync), and bounded whatever a client sends."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: object, value: object) -> None:
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = value
+
+
+_FETCH_CACHE = _BoundedCache(256)
+_SEARCH_CACHE = _BoundedCache(256)
+
+
+def _cache_key(r: _Reader, *extra: object) -> tuple | None:
+    """The rest of the command as a hashable key, or None if it holds a literal.
+
+    Joining with spaces is injective for lexer output: words hold no space, quote or
+    parenthesis, and quoted strings delimit themselves.
+    """
+    try:
+        return (b" ".join(r.tokens[r.pos :]), *extra)
+    except TypeError:
+        return None
+
+
 def _fetch(r: _Reader, tag: str, uid: bool) -> c.Fetch:
     sequence = r.sequence_set()
+    key = _cache_key(r, uid, "QRESYNC" in r.context.enabled)
+    if key is not None:
+        cached = _FETCH_CACHE.get(key)
+        if cached is None:
+            cached = _fetch_items(r, uid)
+            _FETCH_CACHE.put(key, cached)
+        else:
+            r.pos = r.n
+    else:
+        cached = _fetch_items(r, uid)
+    return c.Fetch(tag, sequence, *cached)
+
+
+def _fetch_items(
+    r: _Reader, uid: bool
+) -> tuple[tuple[f.FetchAttribute, ...], bool, int | None, bool]:
     token = r.take("fetch attributes")
     attributes: list[f.FetchAttribute] = []
     if token == OPEN:
@@ -691,7 +745,20 @@ def _fetch(r: _Reader, tag: str, uid: bool) -> c.Fetch:
             raise ParseError("VANISHED needs UID FETCH with CHANGEDSINCE")
         if vanished and "QRESYNC" not in r.context.enabled:
             raise ParseError("VANISHED needs QRESYNC to be ENABLEd")
-    return c.Fetch(tag, sequence, tuple(attributes), uid, changed_since, vanished)
+    return tuple(attributes), uid, changed_since, vanished
+
+
+def _plain_field_names(r: _Reader) -> list[str]:
+    """Fast path for the usual header list of plain atoms: one join, one regex, one split."""
+    try:
+        end = r.tokens.index(CLOSE, r.pos)
+        joined = b" ".join(r.tokens[r.pos : end])
+    except (ValueError, TypeError):
+        return []
+    if end == r.pos or not _PLAIN_FIELDS_RE.match(joined):
+        return []
+    r.pos = end
+    return joined.decode("ascii").split(" ")
 
 
 def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
@@ -724,7 +791,7 @@ def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
         if tail is not None:
             raise ParseError("Expected header field list")
         r.open("header field list")
-        names = []
+        names = _plain_field_names(r)
         while not r.close_or_none():
             name = r.astring("header field name")
             if not _FIELD_NAME_RE.match(name):
@@ -792,6 +859,19 @@ def _search(r: _Reader, tag: str, uid: bool) -> c.Search:
 
 
 def _search_program(r: _Reader) -> s.SearchAnd:
+    key = _cache_key(r, r.context.max_depth)
+    if key is None:
+        return _parse_program(r)
+    program = _SEARCH_CACHE.get(key)
+    if program is None:
+        program = _parse_program(r)
+        _SEARCH_CACHE.put(key, program)
+    else:
+        r.pos = r.n
+    return program
+
+
+def _parse_program(r: _Reader) -> s.SearchAnd:
     keys = [_search_key(r)]
     while r.more():
         keys.append(_search_key(r))

@@ -27,6 +27,19 @@ class SequenceSet:
     @classmethod
     def parse(cls, raw: bytes) -> SequenceSet:
         """Parse a sequence set; raise ValueError when it is not one."""
+        cached = _PARSED.get(raw)
+        if cached is not None:
+            return cached
+        parsed = cls._parse(raw)
+        if len(raw) <= 32:
+            # Clients repeat the same few sets (1:*, 1:5); parsed sets are immutable.
+            if len(_PARSED) >= 1024:
+                _PARSED.clear()
+            _PARSED[raw] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, raw: bytes) -> SequenceSet:
         if raw.isdigit() and raw[0] != 0x30 and len(raw) <= 10:
             number = int(raw)
             if number <= MAX_NUMBER:
@@ -107,3 +120,4 @@ class SequenceSet:
 
 
 SAVED = SequenceSet((), saved=True)
+_PARSED: dict[bytes, SequenceSet] = {}
