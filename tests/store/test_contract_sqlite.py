@@ -87,8 +87,15 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     from mailstead.store import StoreError
 
+    (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(StoreError):
-        await open_store(f"sqlite://{tmp_path / 'missing-dir' / 'mail.db'}")
+        await open_store(f"sqlite://{tmp_path / 'a-file' / 'mail.db'}")
+
+
+async def test_missing_data_folder_is_created(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite://{tmp_path / 'new' / 'data' / 'mail.db'}")
+    await store.close()
+    assert (tmp_path / "new" / "data" / "mail.db").exists()
 
 
 async def test_checkpoint_truncates_the_wal(store: SQLiteStore) -> None:

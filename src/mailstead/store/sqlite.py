@@ -177,8 +177,10 @@ class SQLiteStore(Store):
     # -- connections ---------------------------------------------------------------------
     def _connect_writer(self) -> apsw.Connection:
         try:
+            # The data folder may not exist yet (a fresh config); mail is private: 0700.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             conn = apsw.Connection(str(self.path))
-        except apsw.CantOpenError as exc:
+        except (apsw.CantOpenError, OSError) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         mode = conn.execute("PRAGMA journal_mode = WAL").get
