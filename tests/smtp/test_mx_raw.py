@@ -290,3 +290,83 @@ def test_shutdown_says_421_to_idle_sessions(mx_factory: Any, raw: Any) -> None:
     assert replies[0].code == 250 and replies[1].code == 421
     future.result(10)
     assert len(mx.mailbox("alice@example.test")) == 1
+
+
+def test_half_close_still_gets_every_reply(mx: Any, raw: Any) -> None:
+    c = raw()
+    c.send(b"EHLO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    assert [r.code for r in c.replies(4)] == [250, 250, 250, 354]
+    c.send(MESSAGE + b".\r\nQUIT\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert [r.code for r in c.replies(2)] == [250, 221]
+    assert len(mx.mailbox("alice@example.test")) == 1
+
+
+def test_policy_exception_is_451_and_session_carries_on(mx: Any, raw: Any) -> None:
+    from mailstead.smtp.policy import MxPolicy
+
+    original = MxPolicy.on_mail
+
+    def broken(self: Any, session: Any, mail: Any) -> Any:
+        raise RuntimeError("bug in a hook")
+
+    MxPolicy.on_mail = broken  # type: ignore[method-assign]
+    try:
+        c = raw()
+        assert c.codes(b"EHLO c\r\nMAIL FROM:<s@remote.test>\r\n", 2) == [250, 451]
+    finally:
+        MxPolicy.on_mail = original  # type: ignore[method-assign]
+    assert c.codes(b"MAIL FROM:<s@remote.test>\r\nRCPT TO:<bob@example.test>\r\n", 2) == [250, 250]
+
+
+def test_auth_failures_are_throttled(mx_factory: Any, raw: Any) -> None:
+    mx = mx_factory(auth={"max_failures": 2})
+    c = raw(mx)
+    assert c.codes(b"EHLO c\r\n", 1) == [250]
+    bad = b"AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n"  # alice@example.test / wrong
+    assert c.codes(bad, 1) == [535]
+    assert c.codes(bad, 1) == [535]
+    good = b"AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQtcGFzc3dvcmQ=\r\n"
+    c.send(good)
+    (reply,) = c.replies(1)
+    assert (reply.code, reply.enhanced) == (454, "4.7.0")
+
+
+def test_smtputf8_delivery(mx: Any, raw: Any) -> None:
+    c = raw()
+    message = "From: jörg@remote.test\r\nSubject: grüße\r\n\r\nÄrger\r\n".encode()
+    assert c.codes("EHLO c\r\nMAIL FROM:<jörg@remote.test> SMTPUTF8 BODY=8BITMIME\r\n"
+                   "RCPT TO:<alice@example.test>\r\nDATA\r\n".encode(), 4) == [250, 250, 250, 354]
+    assert c.codes(message + b".\r\n", 1) == [250]
+    (stored,) = mx.mailbox("alice@example.test")
+    assert stored.startswith("Return-Path: <jörg@remote.test>\r\n".encode())
+    assert b"with UTF8SMTP id" in stored and stored.endswith(message)
+
+
+def test_bare_cr_refused(mx: Any, raw: Any) -> None:
+    c = raw()
+    assert c.codes(b"EHLO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n", 4)[-1] == 354
+    c.send(b"Subject: a\r\n\r\nline\rmore\r\n.\r\n")
+    (reply,) = c.replies(1)
+    assert (reply.code, reply.enhanced) == (550, "5.6.11")
+    assert mx.mailbox("alice@example.test") == []
+
+
+def test_implicit_tls_listener(mx: Any) -> None:
+    from mailstead.config import ListenAddress
+    from mailstead.smtp.policy import MxPolicy
+    from mailstead.smtp.server import start_smtp_service
+
+    server = mx.run(start_smtp_service(mx.ctx, ListenAddress(mx.host, 0), True, "smtps-test",
+                                       MxPolicy(mx.ctx)))
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with smtplib.SMTP_SSL(mx.host, port, context=client_tls_context(), timeout=10) as smtp:
+            smtp.ehlo("client.test")
+            assert not smtp.has_extn("starttls")
+            smtp.login("bob@example.test", "secret-password")
+            smtp.sendmail("bob@example.test", ["alice@example.test"], MESSAGE)
+    finally:
+        server.close()
+    (stored,) = mx.mailbox("alice@example.test")
+    assert b"with ESMTPSA id" in stored and b"(using TLSv1." in stored

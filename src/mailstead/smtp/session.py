@@ -115,6 +115,7 @@ class SMTPSession(asyncio.Protocol):
         self._exchange: Exchange | None = None
         self._auth_user = ""
         self._early_tls: list[bytes] | None = None
+        self._eof = False
 
     # -- what the policy sees -------------------------------------------------------------
     @property
@@ -173,7 +174,13 @@ class SMTPSession(asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too
+        # A client may half-close right after its last command (QUIT, or the end of DATA):
+        # keep the transport open until the replies it is owed are written.
+        self._eof = True
+        if self._busy:
+            return True
+        self._pump()
+        return None
 
     # -- the loop around the core ----------------------------------------------------------
     def _pump(self) -> None:
@@ -189,6 +196,8 @@ class SMTPSession(asyncio.Protocol):
                 self._dispatch(event)
             if self._close_requested and conn.idle and not self._busy:
                 conn.close(Reply(421, f"{self.service.hostname} Service shutting down", "4.3.2"))
+            elif self._eof and not self._busy:
+                conn.close()
         except Exception:
             log.exception("%s: internal error", self.id)
             conn.close(Reply(421, f"{self.service.hostname} Error: internal error", "4.3.0"))
