@@ -616,7 +616,7 @@ class Pop3Session(asyncio.Protocol):
                 return True
         by_uid = {m.uid: m for m in drop.messages}
         for uid in removed:
-            self._journey(by_uid[uid], "deleted", f"pop3 DELE by {self.user}")
+            self._journey(by_uid[uid], "deleted", f"pop3 DELE by {self.user} from {self.ip}")
         left = len(drop.messages) - len(removed)
         if len(removed) < len(uids):
             # Already gone (another protocol expunged them): the client's intent holds.
