@@ -116,6 +116,7 @@ class SMTPSession(asyncio.Protocol):
         self._auth_user = ""
         self._early_tls: list[bytes] | None = None
         self._eof = False
+        self._write_paused = False
 
     # -- what the policy sees -------------------------------------------------------------
     @property
@@ -161,6 +162,8 @@ class SMTPSession(asyncio.Protocol):
         log.debug("%s: disconnect from %s", self.id, self.client_ip)
 
     def data_received(self, data: bytes) -> None:
+        if self._lost:
+            return  # refused at connect; the transport is closing
         self._last_read = self.loop.time()
         if self._early_tls is not None:
             self._early_tls.append(data)  # decrypted bytes that beat tls_started()
@@ -177,10 +180,22 @@ class SMTPSession(asyncio.Protocol):
         # A client may half-close right after its last command (QUIT, or the end of DATA):
         # keep the transport open until the replies it is owed are written.
         self._eof = True
-        if self._busy:
-            return True
+        if self._busy or self._lost:
+            return True if self._busy else None
         self._pump()
         return None
+
+    def pause_writing(self) -> None:
+        # A client that sends commands but never reads its replies would grow our write
+        # buffer without bound: stop reading from it until it catches up.
+        self._write_paused = True
+        if self.transport is not None and not self._paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self.transport is not None and not self._paused and not self._lost:
+            self.transport.resume_reading()
 
     # -- the loop around the core ----------------------------------------------------------
     def _pump(self) -> None:
@@ -204,7 +219,8 @@ class SMTPSession(asyncio.Protocol):
         self._flush()
         if self._paused and not self._busy and not conn.closed and self.transport is not None:
             self._paused = False
-            self.transport.resume_reading()
+            if not self._write_paused:
+                self.transport.resume_reading()
 
     def _flush(self) -> None:
         out = self.conn.data_to_send()
