@@ -139,8 +139,14 @@ def parse_dot_atom(c: Cursor) -> tuple[int, bytes]:
 def parse_quoted_string(c: Cursor) -> tuple[int, bytes]:
     """A quoted string starting at DQUOTE; folding CRLFs are dropped, escapes undone."""
     data, end = c.data, c.end
-    out = bytearray()
     i = c.pos + 1
+    close = data.find(b'"', i)
+    if close >= 0 and data.find(b"\\", i, close) < 0 and data.find(b"\n", i, close) < 0:
+        c.pos = close + 1  # the common case: nothing to unescape or unfold
+        if c.pos == end:
+            return 0, data[i:close]
+        return skip_lwsp(c), data[i:close]
+    out = bytearray()
     start = i
     while i < end:
         ch = data[i]

@@ -19,6 +19,7 @@ end of its parent.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ._lex import Cursor, parse_content_type, parse_mime_token, parse_params, skip_lwsp
@@ -71,6 +72,7 @@ class Node:
         "lines",
         "loc",
         "md5",
+        "message_size",
         "params",
         "size",
     )
@@ -85,6 +87,7 @@ class Node:
         self.fields: list[Field] = []
         self.lines = 0  # body lines, counted for text and message parts only
         self.size = 0  # body octets as IMAP counts them (every line ending CRLF)
+        self.message_size = 0  # on the root only: RFC822.SIZE
         self.ctype: bytes | None = None
         self.csub: bytes | None = None
         self.params: list[tuple[bytes, bytes]] = []
@@ -126,7 +129,6 @@ class Scanner:
         self.stack: list[_Boundary] = []
         self.parts = 0
         self.header_lines = 0  # header lines read in the whole message, bounded
-        self._patterns: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
 
     # -- boundaries -------------------------------------------------------------------
 
@@ -181,14 +183,7 @@ class Scanner:
             pos = i + 1
 
     def _pattern(self) -> re.Pattern[bytes]:
-        key = tuple(b.value for b in self.stack)
-        pat = self._patterns.get(key)
-        if pat is None:
-            alts = sorted(set(key), key=len, reverse=True)
-            pat = re.compile(b"\n--(?:" + b"|".join(re.escape(a) for a in alts) + b")")
-            if len(self._patterns) < 256:
-                self._patterns[key] = pat
-        return pat
+        return _boundary_pattern(tuple(b.value for b in self.stack))
 
     def skip_boundary_line(self, hit: _Hit) -> int:
         nl = self.raw.find(b"\n", hit.line)
@@ -289,7 +284,11 @@ class Scanner:
         if hit is None and node.eoh >= 0 and self.stack and self.raw.startswith(b"--", node.bstart):
             # A boundary right after the empty line: that line's newline belongs to the
             # boundary, so the header ends before it and the body is empty (Dovecot).
-            own = _Boundary(boundary, node) if node.kind == MULTIPART and boundary else None
+            own = (
+                _Boundary(boundary, node)
+                if node.kind == MULTIPART and boundary is not None
+                else None
+            )
             hit = self._match(node.bstart, own)
             if hit is not None and hit.boundary is own:
                 hit = None
@@ -351,6 +350,12 @@ class Scanner:
         while stack:
             if stack.pop() is own:
                 return
+
+
+@functools.lru_cache(maxsize=1024)
+def _boundary_pattern(values: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    alts = sorted(set(values), key=len, reverse=True)
+    return re.compile(b"\n--(?:" + b"|".join(re.escape(a) for a in alts) + b")")
 
 
 def _first(fields: list[Field], name: bytes) -> Field | None:
@@ -462,6 +467,10 @@ def scan(raw: bytes) -> Node:
     root.end = len(raw)
     # IMAP sizes count CRLF line ends; only a message with bare LFs needs counting.
     bare_lf = raw.count(b"\n") != raw.count(b"\r\n")
+    root.size = len(raw)  # the message size, replaced by the body size below
+    if bare_lf:
+        root.size += raw.count(b"\n") - raw.count(b"\r\n")
+    message_size = root.size
     stack = [root]
     while stack:
         node = stack.pop()
@@ -470,4 +479,5 @@ def scan(raw: bytes) -> Node:
             lf = raw.count(b"\n", node.bstart, node.end)
             node.size += lf - raw.count(b"\r\n", node.bstart, node.end)
         stack.extend(node.children)
+    root.message_size = message_size
     return root
