@@ -615,3 +615,39 @@ def test_journey_records_fetched_and_deleted(pop3) -> None:
     assert events == ["delivered", "fetched", "deleted"]
     details = [e.detail for e in pop3.run(pop3.store.journey(queue_id))]
     assert ALICE in details[1] and ALICE in details[2]
+
+
+_WORDS = [b"USER", b"PASS", b"AUTH", b"PLAIN", b"LOGIN", b"STLS", b"CAPA", b"STAT", b"LIST",
+          b"RETR", b"TOP", b"DELE", b"RSET", b"UIDL", b"NOOP", b"UTF8", b"APOP", b"=", b"*",
+          b"1", b"0", b"-1", b"99999999999", b" ", b"\r", b"\n", b"\r\n", b"\x00", b"\xff",
+          ALICE.encode()]
+
+
+def test_random_input_over_a_socket(pop3) -> None:
+    """Random command soup, one connection per example: the server survives it and keeps
+    serving (no QUIT is ever sent, so nothing may be deleted)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    pop3.deliver(ALICE, b"Subject: fuzz\r\n\r\n.body\r\n")
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.one_of(st.sampled_from(_WORDS), st.binary(max_size=30)), max_size=30))
+    def session(pieces: list[bytes]) -> None:
+        raw = pop3.raw(timeout=5)
+        try:
+            assert raw.line().startswith(b"+OK")
+            payload = b"".join(pieces).replace(b"QUIT", b"QUIX").replace(b"quit", b"quix")
+            raw.send(payload + b"\r\nNOOP\r\n")
+            raw.sock.settimeout(0.05)
+            raw.closed()  # read whatever comes back
+            assert all(line.startswith((b"+OK", b"-ERR", b"+ ")) for line in
+                       raw.buffer.split(b"\r\n")[:1] if line)
+        finally:
+            raw.close()
+
+    session()
+    client = pop3.login(ALICE)
+    assert client.stat()[0] == 1
+    client.quit()
