@@ -93,6 +93,15 @@ def test_common_untagged_data() -> None:
     assert response.value([1, None, "a b", b"RAW", (2,)]) == b'(1 NIL "a b" RAW (2))'
 
 
+def test_sort_and_thread() -> None:
+    assert response.sort([2, 84, 882]) == b"* SORT 2 84 882\r\n"
+    assert response.sort([]) == b"* SORT\r\n"
+    assert response.thread([[2], [3, 6, [4, 23], [44, 7, 96]]]) == (
+        b"* THREAD (2)(3 6 (4 23)(44 7 96))\r\n"
+    )
+    assert response.thread([[1, [2, [3]]]]) == b"* THREAD (1 2 3)\r\n"
+
+
 def test_fetch_response_passes_message_bytes_through_uncopied() -> None:
     body = memoryview(b"Subject: hi\r\n\r\nbody\r\n")
     envelope = b'("date" "hi" NIL NIL NIL NIL NIL NIL NIL "<id>")'

@@ -227,7 +227,7 @@ class Status(Command):
     allowed_in: ClassVar[frozenset[State]] = AUTHENTICATED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendMessage:
     """One message of an APPEND (several with RFC 3502 MULTIAPPEND).
 

@@ -31,6 +31,7 @@ from .limits import Limits
 from .parser import (
     ParseContext,
     ParseError,
+    WrongState,
     command_class,
     command_name,
     decode_base64,
@@ -148,7 +149,8 @@ class Connection:
 
     def __init__(self, limits: Limits | None = None, *, utf8: bool = False) -> None:
         self.limits = limits or Limits()
-        self.state = c.State.NOT_AUTHENTICATED
+        self._state = c.State.NOT_AUTHENTICATED
+        self._state_set = frozenset({self._state})
         self.enabled: set[str] = set()
         self.read_only = False
         self._context = ParseContext(utf8, frozenset(), self.limits.max_nesting_depth)
@@ -201,6 +203,15 @@ class Connection:
         if pending >= self.limits.max_buffered_bytes // 2:
             return True
         return self._buffer.count(b"\n", self._pos) >= self.limits.max_pipelined_commands
+
+    @property
+    def state(self) -> c.State:
+        return self._state
+
+    @state.setter
+    def state(self, value: c.State) -> None:
+        self._state = value
+        self._state_set = frozenset({value})
 
     @property
     def utf8(self) -> bool:
@@ -396,13 +407,11 @@ class Connection:
     # --- commands ---------------------------------------------------------------------------
 
     def _complete_command(self) -> Event:
-        tokens = self._tokens
-        cls = command_class(tokens)
-        if cls is not None and self.state not in cls.allowed_in:
-            self._fail_state(cls)
-            return self._emit_failure()
         try:
-            command = parse_command(tokens, self._context)
+            command = parse_command(self._tokens, self._context, self._state_set)
+        except WrongState as exc:
+            self._fail_state(exc.command)
+            return self._emit_failure()
         except ParseError as exc:
             self._fail(exc.text, exc.status, exc.code)
             return self._emit_failure()

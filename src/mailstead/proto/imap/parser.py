@@ -86,6 +86,14 @@ class ParseError(ValueError):
         self.code = code
 
 
+class WrongState(Exception):
+    """The command is well known but not valid in the current state."""
+
+    def __init__(self, command: type[c.Command]) -> None:
+        super().__init__(command.name)
+        self.command = command
+
+
 @dataclass(slots=True)
 class ParseContext:
     """What parsing depends on besides the bytes: UTF-8 names and enabled extensions."""
@@ -110,9 +118,13 @@ def parse_tag(tokens: list) -> str | None:
     if not tokens:
         return None
     tag = tokens[0]
-    if type(tag) is not bytes or not _TAG_RE.match(tag):
+    if type(tag) is not bytes:
         return None
-    return tag.decode("ascii", "replace") if not tag.isascii() else tag.decode("ascii")
+    if tag.isalnum() and tag.isascii():  # the usual "a001": skip the regex
+        return tag.decode("ascii")
+    if not _TAG_RE.match(tag):
+        return None
+    return tag.decode("ascii", "replace")
 
 
 def command_class(tokens: list) -> type[c.Command] | None:
@@ -129,7 +141,11 @@ def command_class(tokens: list) -> type[c.Command] | None:
     return entry[1] if entry else None
 
 
-def parse_command(tokens: list, context: ParseContext) -> c.Command:
+def parse_command(
+    tokens: list, context: ParseContext, allowed: frozenset[c.State] | None = None
+) -> c.Command:
+    """Parse one command; with ``allowed`` (the states it may be in), refuse it otherwise by
+    raising ``WrongState`` before reading its arguments."""
     tag = parse_tag(tokens)
     if tag is None:
         raise ParseError("Invalid tag")
@@ -142,11 +158,15 @@ def parse_command(tokens: list, context: ParseContext) -> c.Command:
         entry = _UID_COMMANDS.get(sub)
         if entry is None:
             raise ParseError("Unknown UID command")
+        if allowed is not None and entry[1].allowed_in.isdisjoint(allowed):
+            raise WrongState(entry[1])
         command = entry[0](reader, tag, True)
     else:
         entry = _COMMANDS.get(name)
         if entry is None:
             raise ParseError("Unknown command")
+        if allowed is not None and entry[1].allowed_in.isdisjoint(allowed):
+            raise WrongState(entry[1])
         command = entry[0](reader, tag, False)
     reader.end()
     return command

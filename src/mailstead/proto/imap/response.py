@@ -224,6 +224,35 @@ def esearch(
     return out + CRLF
 
 
+def sort(numbers: Iterable[int]) -> bytes:
+    """RFC 5256 ``* SORT 2 84 882``."""
+    joined = b" ".join(b"%d" % n for n in numbers)
+    return b"* SORT " + joined + CRLF if joined else b"* SORT\r\n"
+
+
+Thread = list["int | Thread"]
+
+
+def thread(threads: Iterable[Thread]) -> bytes:
+    """RFC 5256 ``* THREAD (2)(3 6 (4 23)(44 7 96))``.
+
+    Each thread is a list: message numbers in a chain, and a nested list for each branch,
+    e.g. ``[3, 6, [4, 23], [44, 7, 96]]``.
+    """
+    return b"* THREAD " + b"".join(_thread_node(t) for t in threads) + CRLF
+
+
+def _thread_node(node: Thread) -> bytes:
+    members = [item for item in node if not isinstance(item, list)]
+    branches = [item for item in node if isinstance(item, list)]
+    if len(branches) == 1:  # thread-nested needs two or more: one branch just continues
+        return _thread_node([*members, *branches[0]])
+    out = b" ".join(b"%d" % n for n in members)
+    if branches:
+        out += (b" " if members else b"") + b"".join(_thread_node(b) for b in branches)
+    return b"(" + out + b")"
+
+
 def id_response(parameters: Mapping[str, str | None] | None) -> bytes:
     if parameters is None:
         return b"* ID NIL\r\n"
