@@ -96,38 +96,71 @@ async def run_once(
         await store.close()
 
 
-def fts_cost(prepared: list[tuple[bytes, bytes, bytes, str]], folder: Path) -> tuple[float, float]:
-    """(µs per message for the delivery rows without search, µs extra for the FTS insert),
-    measured in one transaction so that fsync does not blur the comparison."""
-    results = []
-    for with_fts in (False, True):
-        conn = apsw.Connection(str(folder / f"fts-{with_fts}.db"))
+async def small_rows_once(path: Path, count: int, tasks: int, batch: int) -> float:
+    """Journey events (one small row each) per second: the cost of commits alone."""
+    store = SQLiteStore(path, max_batch_items=batch)
+    await store.open()
+    try:
+        work = iter(range(count))
+
+        async def worker() -> None:
+            for i in work:
+                await store.record_journey(f"Q{i}", "received", "from client.test")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+        return count / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+def fts_cost(
+    prepared: list[tuple[bytes, bytes, bytes, str]], folder: Path
+) -> tuple[float, dict[tuple[int, int], float]]:
+    """µs per message for the blob and message rows, and for the FTS5 trigram insert by
+    (rows per transaction, automerge), with synchronous=OFF so fsync does not blur it."""
+    import hashlib
+
+    def one(name: str, rows_per_txn: int, automerge: int | None) -> float:
+        conn = apsw.Connection(str(folder / f"fts-{name}.db"))
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = OFF")
         conn.execute(
             "CREATE TABLE blobs (id INTEGER PRIMARY KEY, sha BLOB UNIQUE, data BLOB);"
             "CREATE TABLE messages (id INTEGER PRIMARY KEY, mailbox INTEGER, uid INTEGER, "
             "blob INTEGER, prefix BLOB, structure BLOB, UNIQUE (mailbox, uid));"
             "CREATE VIRTUAL TABLE search USING fts5(text, tokenize='trigram remove_diacritics 1');"
         )
-        import hashlib
-
+        if automerge is not None:
+            conn.execute("INSERT INTO search (search, rank) VALUES ('automerge', ?)", (automerge,))
         started = time.perf_counter()
-        conn.execute("BEGIN")
-        for i, (blob, prefix, structure, text) in enumerate(prepared):
-            conn.execute(
-                "INSERT INTO blobs (sha, data) VALUES (?, ?)", (hashlib.sha256(blob).digest(), blob)
-            )
-            blob_id = conn.last_insert_rowid()
-            conn.execute(
-                "INSERT INTO messages (mailbox, uid, blob, prefix, structure) VALUES (1, ?, ?, ?, ?)",
-                (i, blob_id, prefix, structure),
-            )
-            if with_fts:
-                conn.execute("INSERT INTO search (rowid, text) VALUES (?, ?)", (blob_id, text))
-        conn.execute("COMMIT")
-        results.append((time.perf_counter() - started) / len(prepared) * 1e6)
+        for first in range(0, len(prepared), rows_per_txn):
+            conn.execute("BEGIN")
+            for i, (blob, prefix, structure, text) in enumerate(
+                prepared[first:first + rows_per_txn], first
+            ):
+                if automerge is None:
+                    conn.execute(
+                        "INSERT INTO blobs (sha, data) VALUES (?, ?)",
+                        (hashlib.sha256(blob).digest(), blob),
+                    )
+                    conn.execute(
+                        "INSERT INTO messages (mailbox, uid, blob, prefix, structure) "
+                        "VALUES (1, ?, ?, ?, ?)",
+                        (i, conn.last_insert_rowid(), prefix, structure),
+                    )
+                else:
+                    conn.execute("INSERT INTO search (rowid, text) VALUES (?, ?)", (i + 1, text))
+            conn.execute("COMMIT")
         conn.close()
-    return results[0], results[1] - results[0]
+        return (time.perf_counter() - started) / len(prepared) * 1e6
+
+    base = one("rows", 10, None)
+    fts = {
+        (rows, merge): one(f"fts-{rows}-{merge}", rows, merge)
+        for rows in (1, 10, 64) for merge in (4, 16)
+    }
+    return base, fts
 
 
 def main() -> None:
@@ -168,11 +201,20 @@ def main() -> None:
                 f"{medians['group'] / medians['single']:.1f}x |",
                 flush=True,
             )
+        print("\nSmall rows (journey events, one per call), 64 tasks:")
+        for label, batch in (("group commit", 512), ("one commit each", 1)):
+            rates = [
+                asyncio.run(small_rows_once(folder / f"rows-{label}-{run}.db", 5000, 64, batch))
+                for run in range(args.runs)
+            ]
+            print(f"- {label}: {statistics.median(rates):,.0f} rows/s")
         base, fts = fts_cost(prepared, folder)
-    print(
-        f"\nFTS5 trigram insert: {fts:.0f} µs per message, on top of {base:.0f} µs for the "
-        f"blob and message rows in the same transaction ({fts / base:.1f}x)."
-    )
+    print(f"\nBlob + message rows: {base:.0f} µs per message (10 per transaction).")
+    print("FTS5 trigram insert of the same messages' search text, µs per message:")
+    print("| rows per transaction | automerge 4 (default) | automerge 16 (ours) |")
+    print("|---:|---:|---:|")
+    for rows in (1, 10, 64):
+        print(f"| {rows} | {fts[rows, 4]:.0f} | {fts[rows, 16]:.0f} |")
 
 
 if __name__ == "__main__":

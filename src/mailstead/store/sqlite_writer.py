@@ -232,19 +232,28 @@ class GroupCommitWriter:
             return
         self.commits += 1
         self.items += len(batch)
-        for item in batch:
-            self._hand_back(item)
+        self._hand_back(batch)
 
     def _fail_all(self, batch: list[WorkItem], error: StoreError) -> None:
         for item in batch:
             item.error = error
             item.events = []
-            self._hand_back(item)
+        self._hand_back(batch)
 
-    def _hand_back(self, item: WorkItem) -> None:
-        # RuntimeError: the caller's loop is closed, nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            item.loop.call_soon_threadsafe(self._settle, item)
+    def _hand_back(self, batch: list[WorkItem]) -> None:
+        """One wake-up per loop and batch (each call_soon_threadsafe writes to the loop's
+        self-pipe), keeping the items in commit order."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[WorkItem]] = {}
+        for item in batch:
+            by_loop.setdefault(item.loop, []).append(item)
+        for loop, items in by_loop.items():
+            # RuntimeError: the caller's loop is closed, nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._settle_all, items)
+
+    def _settle_all(self, items: list[WorkItem]) -> None:
+        for item in items:
+            self._settle(item)
 
     def _settle(self, item: WorkItem) -> None:
         """On the caller's loop, after the commit: publish, then wake the caller."""
