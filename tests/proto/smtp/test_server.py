@@ -323,3 +323,14 @@ def test_fuzz_never_raises(parts: list[bytes], chunk: int) -> None:
             assert line[:3].isdigit(), out
         if d.events and isinstance(d.events[-1], StartTLSRequested) and d.conn.state is State.TLS_PENDING:
             d.conn.tls_started()
+
+
+def test_overlong_auth_response_ends_the_exchange() -> None:
+    d = Driver(auth_mechanisms=("PLAIN",), auth_plaintext_ok=True, max_line_length=100)
+    d.send(b"EHLO c\r\n")
+    d.conn.receive(b"AUTH PLAIN\r\n")
+    assert isinstance(d.conn.next_event(), Auth)
+    d.conn.auth_challenge("")
+    d.conn.data_to_send()
+    assert d.send(b"A" * 300 + b"\r\nNOOP\r\n") == b"500 5.5.2 Error: line too long\r\n250 2.0.0 Ok\r\n"
+    assert d.conn.state is State.COMMAND

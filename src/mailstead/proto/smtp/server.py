@@ -276,7 +276,8 @@ class ServerConnection:
                 line = self._next_line()
                 if line is None:
                     return None
-                event = self._auth_line(line)
+                # An overlong response ends the exchange (the state is then COMMAND).
+                event = self._auth_line(line) if self.state is State.AUTH else self._command(line)
             else:
                 return None
             if event is not None:
@@ -294,7 +295,7 @@ class ServerConnection:
                     buf.clear()
                     if not self._discard_line:
                         self._discard_line = True
-                        self._send(500, "Error: line too long", "5.5.2")
+                        self._line_too_long()
                 return None
             if self._discard_line:
                 del buf[: end + 1]
@@ -302,7 +303,7 @@ class ServerConnection:
                 continue
             if end > limit:
                 del buf[: end + 1]
-                self._send(500, "Error: line too long", "5.5.2")
+                self._line_too_long()
                 if self.state is State.CLOSED:
                     return None
                 continue
@@ -313,6 +314,11 @@ class ServerConnection:
             if line.endswith(b"\r"):
                 line = line[:-1]
             return line
+
+    def _line_too_long(self) -> None:
+        if self.state is State.AUTH:
+            self.state = State.COMMAND  # an overlong SASL response ends the exchange
+        self._send(500, "Error: line too long", "5.5.2")
 
     # -- commands -------------------------------------------------------------------------
     def _command(self, line: bytes) -> Event | None:
