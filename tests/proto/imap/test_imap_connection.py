@@ -154,6 +154,23 @@ def test_line_too_long_is_refused_and_skipped() -> None:
     assert conn.next_event() == c.Noop("a2")
 
 
+def test_whole_overlong_line_in_one_chunk_is_refused() -> None:
+    conn = in_state(AU, limits=Limits(max_line_length=100))
+    conn.receive_data(b"a1 CREATE " + b"x" * 500 + b"\r\na2 NOOP\r\n")
+    err = conn.next_event()
+    assert isinstance(err, CommandError) and err.tag == "a1" and "too long" in err.text
+    assert conn.next_event() == c.Noop("a2")
+
+
+def test_overlong_sasl_line_ends_the_exchange() -> None:
+    conn = Connection(Limits(max_line_length=100))
+    (auth,) = events(conn, b"a1 AUTHENTICATE PLAIN\r\n", complete=False)
+    conn.authenticate_challenge(auth)
+    (err,) = events(conn, b"A" * 300 + b"\r\n", complete=False)
+    assert isinstance(err, CommandError) and err.tag == "a1" and err.command == "AUTHENTICATE"
+    assert events(conn, b"a2 NOOP\r\n", complete=False) == [c.Noop("a2")]
+
+
 def test_line_too_long_ending_in_nonsync_literal_skips_it() -> None:
     conn = in_state(AU, limits=Limits(max_line_length=100))
     conn.receive_data(b"a1 CREATE " + b"x" * 500 + b" {5+}\r\nNOOP!\r\na2 NOOP\r\n")

@@ -270,22 +270,30 @@ class Connection:
             if len(buffer) - self._pos > self.limits.max_line_length:
                 self._start_line_overflow()
             return None
-        stop = end - 1 if end > self._pos and buffer[end - 1] == 0x0D else end
-        line = bytes(buffer[self._pos : stop])
+        start = self._pos
+        if end - start > self.limits.max_line_length and not self._overflow_line:
+            # A whole overlong line arrived at once: refuse it the same way.
+            self._begin_line_overflow()
+            start = max(start, end - 20)
+        stop = end - 1 if end > start and buffer[end - 1] == 0x0D else end
+        line = bytes(buffer[start:stop])
         self._pos = self._scan = end + 1
         # After an overlong line, this is its tail: the refused command's failure path
         # (``_handle_line``) still sees a trailing literal marker and skips that literal.
         self._overflow_line = False
         return line
 
+    def _begin_line_overflow(self) -> None:
+        self._overflow_line = True
+        if self._mode in (_AUTHENTICATE, _IDLE):
+            self._error_tag = self._exchange_tag
+            self._error_command = "AUTHENTICATE" if self._mode == _AUTHENTICATE else "IDLE"
+            self._mode = _COMMAND
+        self._fail("Line too long", segment=bytes(self._buffer[self._pos : self._pos + 200]))
+
     def _start_line_overflow(self) -> None:
         if not self._overflow_line:
-            self._overflow_line = True
-            if self._mode in (_AUTHENTICATE, _IDLE):
-                self._error_tag = self._exchange_tag
-                self._error_command = "AUTHENTICATE" if self._mode == _AUTHENTICATE else "IDLE"
-                self._mode = _COMMAND
-            self._fail("Line too long", segment=bytes(self._buffer[self._pos : self._pos + 200]))
+            self._begin_line_overflow()
         # Drop what we have of the line but its last bytes, to spot a literal marker.
         keep = 20
         del self._buffer[self._pos : len(self._buffer) - keep]
