@@ -147,3 +147,18 @@ def test_client_garbage_raises_only_protocol_error(data: bytes) -> None:
                 break
     except ProtocolError:
         pass
+
+
+def test_start_tls_refuses_injected_plaintext() -> None:
+    client = ClientConnection()
+    client.receive_data(b"+OK hi\r\n")
+    client.next_event()
+    client.send("STLS")
+    client.receive_data(b"+OK Begin TLS\r\n")
+    assert client.next_event() == Response(True, "Begin TLS")
+    client.start_tls()  # nothing pending: fine
+    client.send("STLS")
+    client.receive_data(b"+OK Begin TLS\r\n+OK injected\r\n")
+    client.next_event()
+    with pytest.raises(ProtocolError, match="injection"):
+        client.start_tls()

@@ -110,6 +110,14 @@ class ClientConnection:
         self._expected.append("auth")
         return (b"*" if data is None else base64.b64encode(data)) + CRLF
 
+    def start_tls(self) -> None:
+        """Call after reading the `+OK` to STLS, before the handshake. Bytes already received
+        after that `+OK` came in plaintext, where anyone on the path could have injected them
+        (the client side of CVE-2011-0411): refuse the connection rather than read them
+        later as if they had come over TLS."""
+        if self._buffer or self._expected or self._status is not None:
+            raise ProtocolError("data or commands pending across STLS: possible injection")
+
     @property
     def outstanding(self) -> int:
         return len(self._expected) + (1 if self._status is not None else 0)
