@@ -907,3 +907,48 @@ class StoreContract:
             assert d.uid == inbox.uidnext
         finally:
             await reopened.close()
+
+    # -- extensions for IMAP (MOVE, CONDSTORE, QRESYNC) -----------------------------------
+    async def test_move_messages(self, store: Store, alice) -> None:  # type: ignore[no-untyped-def]
+        for i in range(3):
+            await store.deliver(delivery(f"Q{i}", message(f"m{i}"), alice.id))
+        inbox_id = await self.inbox_id(store, alice.id)
+        archive = await store.create_mailbox(alice.id, "Archive")
+        with store.changes.subscribe(alice.id) as sub:
+            assert await store.move_messages(inbox_id, [1, 3, 42], archive.id) == [(1, 1), (3, 2)]
+            append, expunge = sub.get_nowait(), sub.get_nowait()
+        assert append is not None and append.kind is ChangeKind.APPEND
+        assert append.mailbox_id == archive.id and append.uids == (1, 2)
+        assert expunge is not None and expunge.kind is ChangeKind.EXPUNGE
+        assert expunge.mailbox_id == inbox_id and expunge.uids == (1, 3)
+        assert [s.uid for s in await store.list_messages(inbox_id)] == [2]
+        moved = await store.list_messages(archive.id)
+        assert [m.queue_id for m in moved] == ["Q0", "Q2"]
+        assert (await store.stats()).blobs == 3
+        assert await store.move_messages(inbox_id, [1], archive.id) == []
+        with pytest.raises(NotFound):
+            await store.move_messages(inbox_id, [2], 987654)
+        assert [s.uid for s in await store.list_messages(inbox_id)] == [2]
+        assert await store.check_integrity() == []
+
+    async def test_changed_and_expunged_since(self, store: Store, alice) -> None:  # type: ignore[no-untyped-def]
+        copies = [
+            (await store.deliver(delivery(f"Q{i}", message(f"m{i}"), alice.id)))[0]
+            for i in range(4)
+        ]
+        box = copies[0].mailbox_id
+        mark = copies[-1].modseq
+        assert await store.changed_since(box, mark) == []
+        assert [s.uid for s in await store.changed_since(box, 0)] == [1, 2, 3, 4]
+        await store.set_flags(box, [2], frozenset({"\\Seen"}), FlagMode.ADD)
+        await store.expunge(box, [3])
+        assert [s.uid for s in await store.changed_since(box, mark)] == [2]
+        assert await store.expunged_since(box, mark) == [3]
+        assert await store.expunged_since(box, 0) == [3]
+        inbox = await store.get_mailbox(alice.id, "INBOX")
+        assert inbox is not None
+        assert await store.expunged_since(box, inbox.highest_modseq) == []
+        with pytest.raises(NotFound):
+            await store.changed_since(987654, 0)
+        with pytest.raises(NotFound):
+            await store.expunged_since(987654, 0)

@@ -85,7 +85,7 @@ class MessageSummary:
     flags: frozenset[str]  # system flags ("\\Seen") and keywords, as given
     modseq: int
     blob_id: int
-    queue_id: str = ""  # the delivery that brought it ("" for APPEND/COPY), for the journey
+    queue_id: str = ""  # the delivery that brought it (kept by COPY, "" for APPEND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +360,23 @@ class Store(abc.ABC):
         """UIDs of the mailbox whose search text contains `text`, case-insensitively (and
         accent-insensitively where the back end's index allows: SQLite for >= 3 chars).
         NotFound is not raised: an unknown mailbox has no matches."""
+        raise NotImplementedError
+
+    async def move_messages(
+        self, mailbox_id: int, uids: Sequence[int], target_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        """IMAP MOVE (RFC 6851): `copy_messages` and `expunge` of the source messages in one
+        transaction (append event on the target, expunge event on the source)."""
+        raise NotImplementedError
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> list[MessageSummary]:
+        """Messages whose modseq is above `modseq`, by UID (CONDSTORE CHANGEDSINCE).
+        NotFound for an unknown mailbox."""
+        raise NotImplementedError
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> list[int]:
+        """UIDs expunged with a modseq above `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.5).
+        NotFound for an unknown mailbox."""
         raise NotImplementedError
 
     # -- journey -------------------------------------------------------------------------

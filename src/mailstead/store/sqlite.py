@@ -809,23 +809,8 @@ class SQLiteStore(Store):
 
         def work(conn: apsw.Connection) -> tuple[list[int], list[ChangeEvent]]:
             account_id = _require_mailbox(conn, mailbox_id)
-            removed = sorted(
-                row[0]
-                for row in conn.execute(
-                    "DELETE FROM messages WHERE mailbox_id = ? "
-                    "AND uid IN (SELECT value FROM json_each(?)) RETURNING uid",
-                    (mailbox_id, uid_json),
-                )
-            )
-            if not removed:
-                return [], []
-            modseq = _next_modseq(conn, mailbox_id)
-            conn.executemany(
-                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
-                [(mailbox_id, uid, modseq) for uid in removed],
-            )
-            event = ChangeEvent(ChangeKind.EXPUNGE, account_id, mailbox_id, tuple(removed), modseq)
-            return removed, [event]
+            removed, events = _expunge(conn, account_id, mailbox_id, uid_json)
+            return removed, events
 
         return await self._write(work)
 
@@ -836,36 +821,56 @@ class SQLiteStore(Store):
 
         def work(conn: apsw.Connection) -> tuple[list[tuple[int, int]], list[ChangeEvent]]:
             _require_mailbox(conn, mailbox_id)
-            target_account = _require_mailbox(conn, target_mailbox_id)
-            rows = conn.execute(
-                "SELECT uid, blob_id, prefix, size, internal_date, system_flags, keywords, "
-                "structure FROM messages WHERE mailbox_id = ? "
-                "AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
-                (mailbox_id, uid_json),
-            ).fetchall()
-            if not rows:
-                return [], []
-            first_uid, modseq = conn.execute(
-                "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1 "
-                "WHERE id = ? RETURNING uidnext - ?, highest_modseq",
-                (len(rows), target_mailbox_id, len(rows)),
-            ).get
-            pairs = [(row[0], first_uid + i) for i, row in enumerate(rows)]
-            conn.executemany(
-                "INSERT INTO messages (mailbox_id, uid, blob_id, prefix, size, internal_date, "
-                "modseq, system_flags, keywords, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (target_mailbox_id, new_uid, *row[1:5], modseq, *row[5:8])
-                    for (_old, new_uid), row in zip(pairs, rows, strict=True)
-                ],
-            )
-            event = ChangeEvent(
-                ChangeKind.APPEND, target_account, target_mailbox_id,
-                tuple(new for _old, new in pairs), modseq,
-            )
-            return pairs, [event]
+            return _copy(conn, mailbox_id, uid_json, target_mailbox_id)
 
         return await self._write(work)
+
+    async def move_messages(
+        self, mailbox_id: int, uids: Sequence[int], target_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        """Extension (IMAP MOVE, RFC 6851): copy and expunge in one transaction."""
+        uid_json = _uid_list(uids)
+
+        def work(conn: apsw.Connection) -> tuple[list[tuple[int, int]], list[ChangeEvent]]:
+            account_id = _require_mailbox(conn, mailbox_id)
+            pairs, events = _copy(conn, mailbox_id, uid_json, target_mailbox_id)
+            if pairs and target_mailbox_id != mailbox_id:
+                moved = json.dumps([old for old, _new in pairs])
+                events += _expunge(conn, account_id, mailbox_id, moved)[1]
+            return pairs, events
+
+        return await self._write(work)
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> list[MessageSummary]:
+        """Extension (CONDSTORE CHANGEDSINCE): messages whose modseq is above `modseq`."""
+
+        def query(conn: apsw.Connection) -> list[MessageSummary]:
+            _require_mailbox(conn, mailbox_id)
+            return [
+                _summary(row)
+                for row in conn.execute(
+                    f"SELECT {_SUMMARY_COLUMNS} FROM messages WHERE mailbox_id = ? AND modseq > ? "
+                    "ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+            ]
+
+        return await self._read(query)
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> list[int]:
+        """Extension (QRESYNC VANISHED): UIDs expunged with a modseq above `modseq`."""
+
+        def query(conn: apsw.Connection) -> list[int]:
+            _require_mailbox(conn, mailbox_id)
+            return [
+                row[0]
+                for row in conn.execute(
+                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+            ]
+
+        return await self._read(query)
 
     # -- journey -------------------------------------------------------------------------
     async def record_journey(self, queue_id: str, event: str, detail: str = "") -> None:
@@ -994,6 +999,62 @@ def _rename_inbox(
         )
         events.append(ChangeEvent(ChangeKind.EXPUNGE, account_id, inbox_id, tuple(uids), modseq))
     return None, events
+
+
+def _expunge(
+    conn: apsw.Connection, account_id: int, mailbox_id: int, uid_json: str
+) -> tuple[list[int], list[ChangeEvent]]:
+    removed = sorted(
+        row[0]
+        for row in conn.execute(
+            "DELETE FROM messages WHERE mailbox_id = ? "
+            "AND uid IN (SELECT value FROM json_each(?)) RETURNING uid",
+            (mailbox_id, uid_json),
+        )
+    )
+    if not removed:
+        return [], []
+    modseq = _next_modseq(conn, mailbox_id)
+    conn.executemany(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+        [(mailbox_id, uid, modseq) for uid in removed],
+    )
+    return removed, [
+        ChangeEvent(ChangeKind.EXPUNGE, account_id, mailbox_id, tuple(removed), modseq)
+    ]
+
+
+def _copy(
+    conn: apsw.Connection, mailbox_id: int, uid_json: str, target_mailbox_id: int
+) -> tuple[list[tuple[int, int]], list[ChangeEvent]]:
+    target_account = _require_mailbox(conn, target_mailbox_id)
+    rows = conn.execute(
+        "SELECT uid, blob_id, prefix, size, internal_date, system_flags, keywords, structure, "
+        "queue_id FROM messages WHERE mailbox_id = ? "
+        "AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+        (mailbox_id, uid_json),
+    ).fetchall()
+    if not rows:
+        return [], []
+    first_uid, modseq = conn.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1 "
+        "WHERE id = ? RETURNING uidnext - ?, highest_modseq",
+        (len(rows), target_mailbox_id, len(rows)),
+    ).get
+    pairs = [(row[0], first_uid + i) for i, row in enumerate(rows)]
+    conn.executemany(
+        "INSERT INTO messages (mailbox_id, uid, blob_id, prefix, size, internal_date, modseq, "
+        "system_flags, keywords, structure, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (target_mailbox_id, new_uid, *row[1:5], modseq, *row[5:9])
+            for (_old, new_uid), row in zip(pairs, rows, strict=True)
+        ],
+    )
+    event = ChangeEvent(
+        ChangeKind.APPEND, target_account, target_mailbox_id,
+        tuple(new for _old, new in pairs), modseq,
+    )
+    return pairs, [event]
 
 
 def _next_modseq(conn: apsw.Connection, mailbox_id: int) -> int:
