@@ -12,6 +12,7 @@ See docs/mime.md for the design.
 from .addresses import Address, parse_addresses
 from .info import MessageInfo, PartInfo, analyse, analyse_strict
 from .sections import partial
+from .subject import base_subject
 from .text import decode_words
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "PartInfo",
     "analyse",
     "analyse_strict",
+    "base_subject",
     "decode_words",
     "parse_addresses",
     "partial",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import zlib
+from collections.abc import Iterable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -93,10 +95,10 @@ class MessageInfo:
 
     __slots__ = (
         "_body",
+        "_body_text",
         "_bodystructure",
         "_envelope",
         "_parts",
-        "_search_text",
         "_source",
         "body_start",
         "header_fields",
@@ -113,7 +115,7 @@ class MessageInfo:
         body_bytes: bytes,
         header_fields: list[tuple[bytes, bytes]],
         parts: list[PartInfo],
-        search_text: str | None,
+        body_text: str | None,
         source: tuple[bytes, Node] | None = None,
     ) -> None:
         self.size = size
@@ -124,7 +126,7 @@ class MessageInfo:
         self.header_fields = header_fields
         self.parts = parts
         self._parts = {p.number: p for p in parts}
-        self._search_text = search_text
+        self._body_text = body_text
         self._source = source
 
     # -- what the store keeps ---------------------------------------------------------
@@ -140,7 +142,7 @@ class MessageInfo:
             self._body.decode("latin-1"),
             [[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.header_fields],
             [p._row() for p in self.parts],
-            self.search_text(),
+            self.body_text(),
         ]
         return zlib.compress(json.dumps(doc, separators=(",", ":")).encode("utf-8"), 6)
 
@@ -157,7 +159,7 @@ class MessageInfo:
             body_bytes=doc[5].encode("latin-1"),
             header_fields=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in doc[6]],
             parts=[PartInfo._from_row(r) for r in doc[7]],
-            search_text=doc[8],
+            body_text=doc[8],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -171,7 +173,7 @@ class MessageInfo:
             and self._body == other._body
             and self.header_fields == other.header_fields
             and self.parts == other.parts
-            and self.search_text() == other.search_text()
+            and self.body_text() == other.body_text()
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -294,12 +296,17 @@ class MessageInfo:
     def attachments(self) -> list[PartInfo]:
         return [p for p in self.parts if p.is_attachment]
 
-    def search_text(self) -> str:
-        """Header values (RFC 2047 decoded) and text bodies (decoded) for full-text search."""
-        if self._search_text is None:
-            self._search_text = _search_text(*self._source) if self._source else ""
+    def body_text(self) -> str:
+        """Decoded text parts (and enclosed messages), for SEARCH BODY and display."""
+        if self._body_text is None:
+            self._body_text = _body_text(*self._source) if self._source else ""
             self._source = None
-        return self._search_text
+        return self._body_text
+
+    def search_text(self) -> str:
+        """The header ("Name: value", RFC 2047 decoded) and body_text(), for SEARCH TEXT
+        and the store's full-text index."""
+        return _header_text(self.header_fields) + "\n\n" + self.body_text()
 
 
 def _unfold(v: bytes) -> bytes:
@@ -309,18 +316,17 @@ def _unfold(v: bytes) -> bytes:
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _search_text(raw: bytes, root: Node) -> str:
+def _body_text(raw: bytes, root: Node) -> str:
+    """Decoded text of text/* parts and of enclosed messages (their headers included),
+    which is what IMAP SEARCH BODY looks at; attachments, preambles and epilogues are
+    left out."""
     out: list[str] = []
     total = 0
-
-    def headers(node: Node) -> None:
-        for f in node.fields:
-            out.append(decode_words(_unfold(f.value)))
 
     def walk(node: Node, is_message: bool) -> None:
         nonlocal total
         if is_message:
-            headers(node)
+            out.append(_header_text((f.name, f.value) for f in node.fields))
         if node.kind == MULTIPART:
             for c in node.children:
                 walk(c, False)
@@ -334,13 +340,17 @@ def _search_text(raw: bytes, root: Node) -> str:
             charset = _param(node, b"charset")
             text = decode_bytes(data, charset.decode("latin-1") if charset else "us-ascii")
             if node.csub is not None and node.csub.lower() == b"html":
-                text = _TAG.sub(" ", text)
+                text = html.unescape(_TAG.sub(" ", text))
             text = text[: MAX_SEARCH_TEXT - total]
             total += len(text)
             out.append(text)
 
-    walk(root, True)
+    walk(root, False)
     return "\n".join(out)
+
+
+def _header_text(fields: Iterable[tuple[bytes, bytes]]) -> str:
+    return "\n".join(decode_header_bytes(n) + ": " + decode_words(_unfold(v)) for n, v in fields)
 
 
 def _param(node: Node, name: bytes) -> bytes | None:
@@ -425,7 +435,7 @@ def analyse_strict(raw: bytes) -> MessageInfo:
         body_bytes=bodystructure(raw, root, False),
         header_fields=[(f.name, f.value) for f in root.fields],
         parts=_number_parts(root),
-        search_text=None,
+        body_text=None,
         source=(raw, root),
     )
 
@@ -453,5 +463,5 @@ def _fallback(raw: bytes) -> MessageInfo:
         parts=[
             PartInfo("1", 0, 0, size, "other", "application/octet-stream", None, None, None, "7bit")
         ],
-        search_text="",
+        body_text="",
     )
