@@ -139,3 +139,72 @@ async def test_search_reads_the_index_and_the_pending_text(store: SQLiteStore) -
     await wait_until_indexed(store)
     assert await store.search(inbox.id, "deja vu") == [1, 2]
     assert await store.check_integrity() == []
+
+
+async def test_processes_opening_a_fresh_database_at_once(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'mail.db'}"
+    code = (
+        "import asyncio, sys\n"
+        "from mailstead.store import open_store\n"
+        "async def main():\n"
+        "    store = await open_store(sys.argv[1])\n"
+        "    await store.add_domain(sys.argv[2])\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, url, f"d{i}.test", stderr=asyncio.subprocess.PIPE
+        )
+        for i in range(4)
+    ]
+    for process in processes:
+        _out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+    store = await open_store(url)
+    try:
+        assert await store.list_domains() == [f"d{i}.test" for i in range(4)]
+        assert (await store.stats()).extra["schema_version"] == SCHEMA_VERSION
+    finally:
+        await store.close()
+
+
+async def test_a_crashing_work_item_fails_alone(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+
+    def broken(conn: apsw.Connection) -> tuple[None, list[object]]:
+        conn.execute("INSERT INTO domains (name, created) VALUES ('half.test', 0)")
+        raise ZeroDivisionError("bug in a work item")
+
+    results = await asyncio.gather(
+        store.add_domain("one.test"),
+        store._write(broken),  # type: ignore[arg-type]
+        store.add_domain("two.test"),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ZeroDivisionError)
+    assert await store.list_domains() == ["example.test", "one.test", "two.test"]
+
+
+async def test_a_cancelled_caller_still_gets_its_write_committed(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    task = asyncio.create_task(store.deliver(delivery("Q1", message(), account.id)))
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await store.record_journey("Q2", "barrier")  # runs after the cancelled delivery
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None and inbox.message_count == 1
+
+
+async def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
+    from mailstead.store import StoreError
+
+    store = await open_store(f"sqlite://{tmp_path / 'mail.db'}")
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.add_domain(DOMAIN)
+    with pytest.raises(StoreError):
+        await store.list_domains()
