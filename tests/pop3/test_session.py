@@ -651,3 +651,17 @@ def test_random_input_over_a_socket(pop3) -> None:
     client = pop3.login(ALICE)
     assert client.stat()[0] == 1
     client.quit()
+
+
+def test_every_kind_of_error_counts_toward_the_limit(pop3_factory) -> None:
+    pop3 = pop3_factory(limits={"max_errors": 4})
+    raw = pop3.raw()
+    raw.line()
+    assert raw.command(b"AUTH CRAM-MD5").startswith(b"-ERR Unsupported")
+    assert raw.command(f"USER {ALICE}".encode()).startswith(b"+OK")
+    assert raw.command(f"PASS {PASSWORD}".encode()).startswith(b"+OK")
+    assert raw.command(b"RETR 7") == b"-ERR No such message 7"
+    assert raw.command(b"DELE 0") == b"-ERR No such message 0"
+    assert raw.command(b"LIST 9") == b"-ERR No such message 9"
+    assert raw.line() == b"-ERR Too many errors, closing connection"
+    assert raw.closed()

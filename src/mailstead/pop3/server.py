@@ -150,6 +150,8 @@ class Pop3Session(asyncio.Protocol):
         self._limited = False
         self._closed = False
         self._close_requested = False
+        self._finished = False  # the session ended itself (QUIT, too many errors)
+        self._hang_up = False  # too many errors: close after this command
         self._reading_paused = False
         self._input = asyncio.Event()
         self._writable = asyncio.Event()
@@ -280,7 +282,7 @@ class Pop3Session(asyncio.Protocol):
                 if isinstance(event, ConnectionClosed):
                     break
                 try:
-                    done = await self._handle(event)
+                    done = await self._handle(event) or self._hang_up
                 except _SessionEnd:
                     raise
                 except Exception:
@@ -288,6 +290,7 @@ class Pop3Session(asyncio.Protocol):
                     self._write(err("Internal server error, try again later", ResponseCode.SYS_TEMP))
                     done = False
                 if done:
+                    self._finished = True
                     break
         except _SessionEnd:
             pass
@@ -295,7 +298,7 @@ class Pop3Session(asyncio.Protocol):
             log.exception("pop3[%d] %s: session failed", self.id, self.ip)
             self._write(err("Internal server error", ResponseCode.SYS_TEMP))
         finally:
-            if self._close_requested and not self._closed:
+            if self._close_requested and not (self._closed or self._finished):
                 # RFC 1939 §6: only QUIT enters UPDATE, so nothing marked deleted is removed.
                 self._write(err("Server shutting down"))
             self.core.close()
@@ -331,13 +334,14 @@ class Pop3Session(asyncio.Protocol):
         return False
 
     def _bad(self, response: bytes) -> bool:
+        """Send an error for a bad command; count it, and hang up after too many."""
         self.errors += 1
         self._write(response)
-        if self.errors >= self.config.limits.max_errors:
+        if self.errors >= self.config.limits.max_errors and not self._hang_up:
             log.info("pop3[%d] %s: too many errors, closing", self.id, self.ip)
             self._write(err("Too many errors, closing connection"))
-            return True
-        return False
+            self._hang_up = True
+        return self._hang_up
 
     # -- capabilities and TLS ------------------------------------------------------------
     def _plaintext_allowed(self) -> bool:
