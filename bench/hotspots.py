@@ -2,6 +2,7 @@
 
     python bench/hotspots.py /tmp/mailstead-bench/ms.folded [--top 25] [--filter mailstead]
 
+`--thread NAME` keeps one thread of a profile recorded with `--threads`.
 "self" is the share of samples whose innermost frame is the function; "total" the share of
 samples with the function anywhere on the stack (counted once per sample).
 """
@@ -26,7 +27,7 @@ def frame_name(frame: str) -> str:
     return f"{SITE_PACKAGES.sub('', location.rstrip(')'))}:{function}"
 
 
-def load(path: Path) -> tuple[Counter[str], Counter[str], int]:
+def load(path: Path, thread: str = "") -> tuple[Counter[str], Counter[str], int]:
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     total = 0
@@ -35,7 +36,12 @@ def load(path: Path) -> tuple[Counter[str], Counter[str], int]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [frame_name(f) for f in stack.split(";") if f and not f.startswith("process ")]
+        raw_frames = stack.split(";")
+        if raw_frames and raw_frames[0].startswith("thread ("):  # py-spy record --threads
+            if thread not in raw_frames[0]:
+                continue
+            raw_frames = raw_frames[1:]
+        frames = [frame_name(f) for f in raw_frames if f and not f.startswith("process ")]
         if not frames:
             continue
         total += count
@@ -50,8 +56,9 @@ def main() -> None:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--filter", default="", help="only functions whose name contains this")
+    parser.add_argument("--thread", default="", help="with --threads profiles: only this thread")
     args = parser.parse_args()
-    own, anywhere, total = load(args.profile)
+    own, anywhere, total = load(args.profile, args.thread)
     print(f"{total} samples\n")
     print("| self % | function (innermost frame) |")
     print("|---:|---|")

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from procstats import MemorySampler, cpu_seconds, idle_memory, process_tree
+from procstats import MemorySampler, cpu_seconds, idle_memory, process_tree, wait_quiet
 from targets import TARGETS, Target
 
 PASSWORD = os.environ.get("BENCH_PASSWORD", "bench-password")
@@ -119,6 +119,7 @@ def run(target: Target, users: int, per_user: int, size: int, clients: int) -> d
     except ImportError:
         retrieved, octets = asyncio.run(drain_all(host, port, names, clients))
     elapsed = time.monotonic() - started
+    settle = wait_quiet(roots)
     cpu_after = cpu_seconds(process_tree(roots))
     sampler.stop()
     left = target.counter.count()
@@ -136,10 +137,13 @@ def run(target: Target, users: int, per_user: int, size: int, clients: int) -> d
         "msgs_per_s": round(retrieved / elapsed, 1),
         "mb_per_s": round(octets / 1e6 / elapsed, 2),
         "cpu_ms_per_msg": round((cpu_after - cpu_before) * 1000 / max(retrieved, 1), 3),
+        "settle_s": round(settle, 2),
         "rss_idle_mib": round(rss_idle, 1),
         "rss_peak_mib": round(max(sampler.rss_samples) / 1024, 1),
         "pss_idle_mib": round(pss_idle, 1),
         "pss_peak_mib": round(max(sampler.pss_samples) / 1024, 1),
+        "loadavg_1m": round(os.getloadavg()[0], 2),  # how busy the shared machine was
+        "mailstead_src": os.environ.get("MAILSTEAD_SRC", "working tree"),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -131,3 +131,20 @@ def idle_memory(roots: list[int], seconds: float = 1.0) -> tuple[float, float]:
     rss.sort()
     pss.sort()
     return rss[len(rss) // 2] / 1024, pss[len(pss) // 2] / 1024
+
+
+def wait_quiet(
+    roots: list[int], busy_below: float = 0.05, window: float = 0.5, timeout: float = 120.0
+) -> float:
+    """Wait until the tree uses under `busy_below` of a core over `window` s; returns the
+    seconds waited. Work a server defers past its acknowledgement (Mailstead's search
+    indexing, Postfix's queue clean-up) is part of what a message costs."""
+    started = time.monotonic()
+    before = cpu_seconds(process_tree(roots))
+    while time.monotonic() - started < timeout:
+        time.sleep(window)
+        after = cpu_seconds(process_tree(roots))
+        if after - before < busy_below * window:
+            break
+        before = after
+    return time.monotonic() - started

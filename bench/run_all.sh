@@ -41,6 +41,17 @@ if ss -ltn | grep -Eq '(0\.0\.0\.0|\*):(25|110) '; then
 fi
 
 mkdir -p "$BENCH_DIR"
+# Mailstead runs from a snapshot of the last commit: the working tree is shared with other
+# engineers and changes under a running bench.
+COMMIT=$(git rev-parse --short HEAD)
+if [ -z "${MAILSTEAD_SRC:-}" ]; then
+    MAILSTEAD_SRC=$BENCH_DIR/src-$COMMIT/src
+    if [ ! -d "$MAILSTEAD_SRC" ]; then
+        mkdir -p "$BENCH_DIR/src-$COMMIT"
+        git archive "$COMMIT" src | tar -x -C "$BENCH_DIR/src-$COMMIT"
+    fi
+fi
+export MAILSTEAD_SRC
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/results-$STAMP.jsonl
 {
@@ -50,7 +61,7 @@ OUT=$BENCH_DIR/results-$STAMP.jsonl
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
     echo "postfix: $(postconf -h mail_version), dovecot: $(dovecot --version)"
-    echo "mailstead: $(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" log -1 --format=%cd --date=iso))"
+    echo "mailstead: $COMMIT ($(git log -1 --format=%cd --date=iso "$COMMIT")), code from $MAILSTEAD_SRC"
     echo "python: $("$PY" --version)"
 } >"$OUT.machine.txt"
 cat "$OUT.machine.txt"
@@ -63,6 +74,7 @@ stop_all() {
 trap stop_all EXIT
 
 for target in $TARGETS; do
+    "bench/$target/setup.sh" stop # a server left running may be other code
     "bench/$target/setup.sh" start
 done
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from procstats import MemorySampler, cpu_seconds, idle_memory, process_tree
+from procstats import MemorySampler, cpu_seconds, idle_memory, process_tree, wait_quiet
 from targets import TARGETS, Target
 
 POLL_S = 0.02
@@ -69,10 +70,12 @@ def run(target: Target, messages: int, size: int, sessions: int, rcpt: str, time
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stored = wait_stored(target, baseline + messages, driver, timeout) - baseline
     elapsed = time.monotonic() - started
-    cpu_after = cpu_seconds(process_tree(roots))
-    sampler.stop()
+    cpu_at_stored = cpu_seconds(process_tree(roots))
     _, driver_errors = driver.communicate(timeout=60)
     driver_elapsed = time.monotonic() - started
+    settle = wait_quiet(roots)
+    cpu_after = cpu_seconds(process_tree(roots))
+    sampler.stop()
     return {
         "kind": "smtp",
         "target": target.name,
@@ -82,7 +85,10 @@ def run(target: Target, messages: int, size: int, sessions: int, rcpt: str, time
         "stored": stored,
         "elapsed_s": round(elapsed, 3),
         "msgs_per_s": round(stored / elapsed, 1),
+        # Until the server is idle again (deferred work included), and up to the last store.
         "cpu_ms_per_msg": round((cpu_after - cpu_before) * 1000 / max(stored, 1), 3),
+        "cpu_ms_per_msg_at_stored": round((cpu_at_stored - cpu_before) * 1000 / max(stored, 1), 3),
+        "settle_s": round(settle, 2),
         "rss_idle_mib": round(rss_idle, 1),
         "rss_peak_mib": round(max(sampler.rss_samples) / 1024, 1),
         "pss_idle_mib": round(pss_idle, 1),
@@ -92,6 +98,8 @@ def run(target: Target, messages: int, size: int, sessions: int, rcpt: str, time
         "driver_s": round(driver_elapsed, 3),
         "driver_errors": driver_errors.decode(errors="replace")[-500:],
         "command": " ".join(command),
+        "loadavg_1m": round(os.getloadavg()[0], 2),  # how busy the shared machine was
+        "mailstead_src": os.environ.get("MAILSTEAD_SRC", "working tree"),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

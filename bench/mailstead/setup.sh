@@ -7,6 +7,9 @@
 #   bench/mailstead/setup.sh reset     stop, restore the empty instance, start again
 #   bench/mailstead/setup.sh pids      print the server's pid
 #
+# MAILSTEAD_SRC=DIR runs the code in DIR/mailstead (run_all.sh exports a snapshot of HEAD
+# there) instead of the shared working tree, which other engineers edit while the bench runs.
+#
 # The freshly created instance (config, certificate, database with the users) is kept as a
 # template and copied back on reset: creating 50 argon2id users through the CLI takes longer
 # than a run.
@@ -17,8 +20,11 @@ MS_ADDR=${MS_ADDR:-127.0.40.3}
 USERS=${BENCH_USERS:-50}
 PASSWORD=${BENCH_PASSWORD:-bench-password}
 HERE=$(cd "$(dirname "$0")" && pwd)
-MAILSTEAD=${MAILSTEAD:-$HERE/../../.venv/bin/mailstead}
 PYTHON=${BENCH_PYTHON:-$HERE/../../.venv/bin/python}
+if [ -n "${MAILSTEAD_SRC:-}" ]; then
+    PYTHONPATH=$MAILSTEAD_SRC
+    export PYTHONPATH
+fi
 
 MS=$BENCH_DIR/ms
 TEMPLATE=$BENCH_DIR/ms-template
@@ -27,19 +33,24 @@ PID_FILE=$BENCH_DIR/ms.pid
 LOG=$BENCH_DIR/ms-serve.log
 
 create_template() {
-    [ -f "$TEMPLATE/mailstead.toml" ] && return 0
+    code="${MAILSTEAD_SRC:-working tree}"
+    if [ -f "$TEMPLATE/mailstead.toml" ] && [ "$(cat "$TEMPLATE.code" 2>/dev/null)" = "$code" ]; then
+        return 0
+    fi
+    rm -rf "$TEMPLATE"
     rm -rf "$MS"
-    "$MAILSTEAD" --config "$CONFIG" init --hostname ms-mx.bench.test --domain bench.test \
+    "$PYTHON" -m mailstead --config "$CONFIG" init --hostname ms-mx.bench.test --domain bench.test \
         --data "$MS" --listen "$MS_ADDR" --ports standard >/dev/null
     i=1
     while [ "$i" -le "$USERS" ]; do
-        printf '%s\n' "$PASSWORD" | "$MAILSTEAD" --config "$CONFIG" user add "u$i@bench.test" \
+        printf '%s\n' "$PASSWORD" | "$PYTHON" -m mailstead --config "$CONFIG" user add "u$i@bench.test" \
             --password-stdin >/dev/null
         i=$((i + 1))
     done
     rm -rf "$TEMPLATE.tmp"
     cp -a "$MS" "$TEMPLATE.tmp"
     mv "$TEMPLATE.tmp" "$TEMPLATE"
+    printf '%s\n' "$code" >"$TEMPLATE.code"
 }
 
 server_pid() {
@@ -62,10 +73,12 @@ wait_port() { # addr port
 
 start() {
     mkdir -p "$BENCH_DIR"
-    create_template
-    [ -d "$MS" ] || cp -a "$TEMPLATE" "$MS"
     if [ -z "$(server_pid)" ]; then
-        nohup "$MAILSTEAD" --config "$CONFIG" serve >>"$LOG" 2>&1 </dev/null &
+        create_template
+        [ -d "$MS" ] || cp -a "$TEMPLATE" "$MS"
+    fi
+    if [ -z "$(server_pid)" ]; then
+        nohup "$PYTHON" -m mailstead --config "$CONFIG" serve >>"$LOG" 2>&1 </dev/null &
         echo $! >"$PID_FILE"
     fi
     wait_port "$MS_ADDR" 25
