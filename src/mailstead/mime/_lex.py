@@ -47,7 +47,10 @@ class Cursor:
 
 
 def skip_comment(c: Cursor) -> int:
-    """Skip a (nested) comment starting at "(": 1 more data, 0 at end, -1 unterminated."""
+    """Skip a (nested) comment starting at "(": 1 more data, 0 at end, -1 unterminated.
+
+    The comment's text (escapes undone, folding removed) is kept in c.last_comment: an
+    address like ``a@b (Name)`` takes its display name from it."""
     data, end = c.data, c.end
     level = 1
     i = c.pos + 1
@@ -63,13 +66,18 @@ def skip_comment(c: Cursor) -> int:
                 c.last_comment = text + data[start:i]
                 c.pos = i + 1
                 return 1 if c.pos != end else 0
-        elif ch == 0x5C:  # backslash: drop it, keep the next byte
-            text += data[start:i]
+        elif ch == 0x0A:
+            stop = i - 1 if i > start and data[i - 1] == 0x0D else i
+            text += data[start:stop]
             start = i + 1
-            i += 1
-            if i >= end:
+        elif ch == 0x5C:  # backslash: drop it, keep the next byte (not CR, LF or NUL)
+            if i + 1 >= end:
                 c.pos = end
                 return -1
+            if data[i + 1] not in (0x0D, 0x0A, 0x00):
+                text += data[start:i]
+                start = i + 1
+                i += 1
         i += 1
     c.pos = end
     return -1
@@ -131,9 +139,10 @@ def parse_dot_atom(c: Cursor) -> tuple[int, bytes]:
             return 1, bytes(out)
         c.pos += 1
         out += b"."
-        ret = skip_lwsp(c)
-        if ret <= 0:
-            return ret, bytes(out)
+        if skip_lwsp(c) <= 0:
+            return -1, bytes(out)  # a dot-atom does not end with a dot
+        if not ATEXT[c.data[c.pos]]:
+            return -1, bytes(out)  # nor has an empty atom after a dot
 
 
 def parse_quoted_string(c: Cursor) -> tuple[int, bytes]:
@@ -167,6 +176,8 @@ def parse_quoted_string(c: Cursor) -> tuple[int, bytes]:
             if i >= end:
                 c.pos = end
                 return -1, bytes(out)
+            if data[i] in (0x0D, 0x0A, 0x00):
+                continue  # not an escape: the backslash stays, the newline is seen next
             out += data[start : i - 1]
             start = i
         i += 1
@@ -206,21 +217,34 @@ def parse_phrase(c: Cursor) -> tuple[int, bytes]:
 
 
 def parse_domain_literal(c: Cursor) -> tuple[int, bytes]:
+    """A [domain literal] with its brackets; folding removed, a nested "[" is an error."""
     data, end = c.data, c.end
+    out = bytearray()
     start = c.pos
-    i = start
+    i = start + 1
     while i < end:
         ch = data[i]
-        if ch == 0x5C:
+        if ch == 0x5B:  # [
+            c.pos = i
+            return -1, b""
+        if ch == 0x5D:  # ]
+            out += data[start : i + 1]
+            c.pos = i + 1
+            if c.pos == end:
+                return 0, bytes(out)
+            return skip_lwsp(c), bytes(out)
+        if ch == 0x0A:
+            stop = i - 1 if i > start and data[i - 1] == 0x0D else i
+            out += data[start:stop]
+            start = i + 1
+        elif ch == 0x5C:
             i += 1
             if i >= end:
                 break
-        elif ch == 0x5D:  # ]
-            c.pos = i + 1
-            lit = data[start : c.pos]
-            if c.pos == end:
-                return 0, lit
-            return skip_lwsp(c), lit
+            if data[i] in (0x0D, 0x0A, 0x00):
+                out += data[start:i]
+                start = i
+                continue
         i += 1
     c.pos = end
     return -1, b""

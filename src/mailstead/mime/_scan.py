@@ -378,7 +378,8 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
             c = Cursor(f.value)
             skip_lwsp(c)
             ret, value = parse_content_type(c)
-            if (ret > 0 and c.data[c.pos] != 0x3B) or b"/" not in value:
+            main, slash, sub = value.partition(b"/")
+            if not (main and slash and sub) or (ret > 0 and c.data[c.pos] != 0x3B):
                 # Unparseable (no subtype, or junk where ";" belongs): Dovecot reports an
                 # empty type and ignores the parameters; we follow it (docs/mime.md).
                 node.ctype, node.csub, node.kind = b"", b"", OTHER

@@ -70,7 +70,7 @@ class _Parser:
         if self.addr.mailbox is None:
             self.addr.mailbox = b"MISSING_MAILBOX"
             self.addr.invalid = True
-        if self.addr.domain is None:
+        if not self.addr.domain:
             self.addr.domain = b"MISSING_DOMAIN"
             self.addr.invalid = True
         self.add()
@@ -152,6 +152,7 @@ class _Parser:
     def addr_spec(self) -> int:
         c = self.c
         c.last_comment = None
+        quoted = c.at() == 0x22
         ret = self.local_part()
         if ret <= 0:
             self.addr.invalid = True
@@ -169,6 +170,8 @@ class _Parser:
             if more:
                 self.addr.name = (self.addr.mailbox or b"") + b" " + more
                 self.addr.mailbox = None
+            elif not quoted:
+                self.addr.domain = b""
             self.addr.invalid = True
             ret = -1
         return ret
@@ -181,6 +184,9 @@ class _Parser:
             c.pos = start
             self.addr = Address()
             ret = self.addr_spec() if c.pos < c.end else -1
+            a = self.addr
+            if a.invalid and a.name is None and a.mailbox is not None and a.domain is None:
+                a.name, a.mailbox = a.mailbox, None  # a lone word was a name, not a mailbox
         if ret < 0:
             self.addr.invalid = True
         self.add_fixed()
@@ -199,9 +205,7 @@ class _Parser:
         self.add()
         if ret > 0 and c.at() != 0x3B:
             while len(self.out) < MAX_ADDRESSES:
-                if self.mailbox() <= 0:
-                    ret = -1
-                    break
+                self.mailbox()  # a broken mailbox does not end the group
                 if c.at() != 0x2C:
                     break
                 c.pos += 1
