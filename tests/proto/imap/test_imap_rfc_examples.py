@@ -437,3 +437,42 @@ def test_compress_rfc4978() -> None:
 def test_commands_in_the_wrong_state_are_bad(line: bytes, state: State) -> None:
     err = parse_one(line, state=state)
     assert isinstance(err, CommandError) and err.status == "BAD" and err.tag == "a"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # mutt
+        b"a0005 FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM "
+        b"SENDER SUBJECT TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO "
+        b"REPLY-TO LINES LIST-POST X-LABEL)])\r\n",
+        # Thunderbird, lower-case command word
+        b"12 UID fetch 1:* (FLAGS)\r\n",
+        b'13 UID fetch 4 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ("From" "Subject")])\r\n',
+        # Apple Mail / iOS
+        b"14 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)\r\n",
+        b"15 UID SEARCH 1:* NOT DELETED\r\n",
+        b"16 SEARCH CHARSET utf-8 SUBJECT caf\xc3\xa9\r\n",
+        b"17 STORE 1 +FLAGS.SILENT \\Deleted\r\n",
+        b"18 UID STORE 7 -FLAGS.SILENT ($MDNSent NonJunk)\r\n",
+        b"19 FETCH 2 BODY.PEEK[1.2]<0.4096>\r\n",
+        b"20 FETCH 2 (BODYSTRUCTURE ENVELOPE)\r\n",
+    ],
+)
+def test_real_client_idioms(line: bytes) -> None:
+    assert isinstance(parse_one(line), c.Command)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'A LIST "" "*"\r\n',
+        b'B LIST "" "%" RETURN (SPECIAL-USE)\r\n',
+        b'C STATUS "INBOX" (MESSAGES UNSEEN RECENT)\r\n',
+        b'D ID ("name" "Thunderbird" "version" "115.0")\r\n',
+        b'E SELECT "INBOX"\r\n',
+        b"F APPEND Sent (\\Seen) {3+}\r\nabc\r\n",
+    ],
+)
+def test_real_client_idioms_authenticated(line: bytes) -> None:
+    assert isinstance(parse_one(line, state=AU), c.Command)

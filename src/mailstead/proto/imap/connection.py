@@ -240,6 +240,15 @@ class Connection:
                 return self._begin_stream_change()
             if self._mode == _STREAM_CHANGE:
                 return NEED_DATA
+            if self._literal_left and len(self._buffer) - self._pos >= self._literal_left:
+                # The usual case: the whole literal is already here. One copy, no views.
+                end = self._pos + self._literal_left
+                self._literal_chunks.append(bytes(self._buffer[self._pos : end]))
+                self._literal_left = 0
+                self._pos = end
+                self._scan = max(self._scan, end)
+                self._finish_literal()
+                continue
             if self._literal_left or self._skip_left:
                 rest = self._feed_literal(memoryview(self._buffer)[self._pos :])
                 self._pos = len(self._buffer) - len(rest)
@@ -316,13 +325,17 @@ class Connection:
             return self._emit_failure()
         segment = line[: marker.start()] if marker is not None else line
         self._size += len(line) + 2
-        try:
-            tokens = lexer.tokenize(segment)
-        except lexer.LexError as exc:
-            self._fail(str(exc), segment=segment)
-            tokens = []
-        if self._failure is None:
-            self._tokens.extend(tokens)
+        if segment:
+            try:
+                tokens = lexer.tokenize(segment)
+            except lexer.LexError as exc:
+                self._fail(str(exc), segment=segment)
+                tokens = []
+            if self._failure is None:
+                if self._tokens:
+                    self._tokens.extend(tokens)
+                else:
+                    self._tokens = tokens
         if marker is None:
             if self._failure is not None:
                 return self._emit_failure()
@@ -353,8 +366,13 @@ class Connection:
         tokens = self._tokens
         if self._failure is None:
             cls = command_class(tokens)
-            authenticated = self.state in (c.State.AUTHENTICATED, c.State.SELECTED)
-            limit = self.limits.literal_limit(authenticated=authenticated, append=cls is c.Append)
+            limits = self.limits
+            if self._state is c.State.NOT_AUTHENTICATED:
+                limit = limits.max_preauth_literal_size
+            elif cls is c.Append:
+                limit = limits.max_literal_size
+            else:
+                limit = limits.max_argument_literal_size
             if cls is not None and self.state not in cls.allowed_in:
                 self._fail_state(cls)
             elif size > limit or self._size + size > self.limits.max_command_size:

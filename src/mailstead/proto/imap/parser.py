@@ -68,6 +68,10 @@ _SECTION_RE = re.compile(
     rb"|(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT))?\Z"
 )
 _PARTIAL_RE = re.compile(rb"\](?:<([0-9]{1,10})\.([0-9]{1,10})>)?\Z")
+# An ASCII atom that means the same in modified UTF-7 and UTF-8 (no "&").
+_PLAIN_MAILBOX_RE = re.compile(rb"[\x21\x23-\x24\x27\x2b-\x5b\x5d-\x7a\x7c-\x7e]+\Z")
+_PLAIN_FLAG = rb"\\?[\x21\x23\x24\x26-\x27\x2b-\x5b\x5e-\x7a\x7c\x7e]+"
+_PLAIN_FLAGS_RE = re.compile(_PLAIN_FLAG + rb"(?: " + _PLAIN_FLAG + rb")*\Z")
 _FIELD_NAME_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+\Z")  # RFC 5322 ftext
 # ftext that is also an unquoted astring: no quote, parentheses, braces, %, * or backslash.
 _PLAIN_FIELDS_RE = re.compile(
@@ -289,6 +293,13 @@ class _Reader:
         return _utf8(self.astring(what))
 
     def mailbox(self, what: str = "mailbox name") -> str:
+        if self.pos < self.n:
+            token = self.tokens[self.pos]
+            if type(token) is bytes and _PLAIN_MAILBOX_RE.match(token):
+                self.pos += 1
+                if len(token) == 5 and token.upper() == b"INBOX":
+                    return "INBOX"
+                return token.decode("ascii")
         return self._decode_mailbox(self.astring(what))
 
     def list_mailbox(self) -> str:
@@ -305,6 +316,8 @@ class _Reader:
     def _decode_mailbox(self, raw: bytes, normalise_inbox: bool = True) -> str:
         if len(raw) == 5 and raw.upper() == b"INBOX":
             return "INBOX"
+        if raw.isascii() and b"&" not in raw and b"\r" not in raw and b"\n" not in raw:
+            return raw.decode("ascii")  # the same in UTF-8 and in modified UTF-7
         if self.utf8:
             name = _utf8(raw)
         else:
@@ -330,6 +343,21 @@ class _Reader:
 
     def flag_list(self) -> tuple[str, ...]:
         self.open("flag list")
+        # Fast path for the usual list of ASCII flags: one join, one regex, one split.
+        tokens = self.tokens
+        try:
+            end = tokens.index(CLOSE, self.pos)
+            joined = b" ".join(tokens[self.pos : end])
+        except (ValueError, TypeError):
+            joined = None
+        if joined is not None and (not joined or _PLAIN_FLAGS_RE.match(joined)):
+            self.pos = end + 1
+            if not joined:
+                return ()
+            return tuple(
+                SYSTEM_FLAGS.get(name.upper(), name) if name[0] == "\\" else name
+                for name in joined.decode("ascii").split(" ")
+            )
         flags = []
         while not self.close_or_none():
             flags.append(self.flag())
