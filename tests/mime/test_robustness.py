@@ -225,3 +225,19 @@ def test_generated_mime_trees_never_raise(tree: object) -> None:
         return out
 
     check(b"Subject: t\r\n" + render(tree))
+
+
+def test_header_fields_names_quoted_and_listed() -> None:
+    raw = b"From: a@b\r\nX-Odd: 1\r\nTo: c@d\r\n\r\nbody"
+    info = check(raw)
+    want = b"From: a@b\r\nX-Odd: 1\r\n\r\n"
+    assert info.section(raw, 'HEADER.FIELDS (from "X-Odd")') == want
+    assert info.header_fields_section(raw, ["FROM", "x-odd"]) == want
+    assert info.section(raw, "HEADER.FIELDS.NOT (FROM X-ODD)") == b"To: c@d\r\n\r\n"
+    assert info.section(raw, "HEADER.FIELDS (NOPE)") == b"\r\n"
+
+
+def test_loads_rejects_garbage() -> None:
+    for blob in (b"", b"junk", b"x\x9c\x03\x00\x00\x00\x00\x01"):
+        with pytest.raises(ValueError):
+            MessageInfo.loads(blob)

@@ -148,9 +148,13 @@ class MessageInfo:
 
     @classmethod
     def loads(cls, data: bytes) -> MessageInfo:
-        doc = json.loads(zlib.decompress(data))
-        if doc[0] != FORMAT_VERSION:
-            raise ValueError(f"unknown MessageInfo format {doc[0]}")
+        """The MessageInfo that dumps() wrote; ValueError if `data` is not one."""
+        try:
+            doc = json.loads(zlib.decompress(data))
+        except (zlib.error, ValueError, TypeError) as e:
+            raise ValueError(f"not a MessageInfo: {e}") from None
+        if not isinstance(doc, list) or not doc or doc[0] != FORMAT_VERSION:
+            raise ValueError("unknown MessageInfo format")
         return cls(
             size=doc[1],
             body_start=doc[2],
@@ -197,6 +201,19 @@ class MessageInfo:
         from .sections import render_section
 
         return render_section(self, raw, spec)
+
+    def header_fields_section(
+        self, raw: bytes, names: list[str], part: str = "", exclude: bool = False
+    ) -> bytes:
+        """BODY[part.HEADER.FIELDS (names)] (or .NOT) with the names already parsed."""
+        from .sections import header_fields_section
+
+        if not part:
+            return header_fields_section(raw, 0, self.body_start, names, exclude)
+        p = self._parts.get(part)
+        if p is None or p.message is None:
+            return b""
+        return header_fields_section(raw, p.message[0], p.message[1], names, exclude)
 
     def binary(self, raw: bytes, part: str) -> bytes | None:
         """BINARY[part] (RFC 3516): the decoded body; None for an unknown encoding."""

@@ -63,15 +63,15 @@ def header_fields_section(
     return b"".join(parts)
 
 
+_FIELD_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s()"]+)')
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def parse_field_names(text: str) -> list[str]:
-    text = text.strip()
-    if text.startswith("(") and text.endswith(")"):
-        text = text[1:-1]
+    """The names of "(FROM "X-Odd" ...)": atoms or quoted strings (escapes undone)."""
     names = []
-    for tok in text.split():
-        if len(tok) >= 2 and tok[0] == '"' and tok[-1] == '"':
-            tok = tok[1:-1]
-        names.append(tok)
+    for quoted, atom in _FIELD_TOKEN.findall(text):
+        names.append(atom if atom else _ESCAPE.sub(r"\1", quoted))
     return names
 
 
