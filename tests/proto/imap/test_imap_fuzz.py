@@ -82,7 +82,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [piece for piece in out if piece]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.binary(max_size=3000),
     st.lists(st.integers(0, 10_000), max_size=8),
@@ -138,7 +138,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(script)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(), st.lists(st.integers(0, 10_000), max_size=6), st.lists(st.booleans(), max_size=5))
 def test_mutated_commands(data: bytes, cuts: list[int], decisions: list[bool]) -> None:
     drive(Connection(LIMITS), split(data, cuts), decisions)

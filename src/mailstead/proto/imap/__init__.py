@@ -5,7 +5,7 @@ tracks the protocol state; ``response`` renders replies; ``writer`` turns comman
 bytes (for tests and the client). See ``docs/imap-core.md``.
 """
 
-from . import commands, fetch, response, search, writer
+from . import commands, fetch, mutf7, response, search, writer
 from .commands import State
 from .connection import (
     NEED_DATA,
@@ -19,7 +19,9 @@ from .connection import (
     StreamChange,
 )
 from .limits import Limits
+from .parser import ParseContext, ParseError, parse_command
 from .sequence import STAR, SequenceSet
+from .writer import command_bytes, encode_command
 
 __all__ = [
     "NEED_DATA",
@@ -32,11 +34,17 @@ __all__ = [
     "ContinuationRequest",
     "IdleDone",
     "Limits",
+    "ParseContext",
+    "ParseError",
     "SequenceSet",
     "State",
     "StreamChange",
+    "command_bytes",
     "commands",
+    "encode_command",
     "fetch",
+    "mutf7",
+    "parse_command",
     "response",
     "search",
     "writer",
