@@ -665,3 +665,22 @@ def test_every_kind_of_error_counts_toward_the_limit(pop3_factory) -> None:
     assert raw.command(b"LIST 9") == b"-ERR No such message 9"
     assert raw.line() == b"-ERR Too many errors, closing connection"
     assert raw.closed()
+
+
+def test_message_expunged_elsewhere_during_the_session(pop3) -> None:
+    first = pop3.deliver(ALICE, b"Subject: 1\r\n\r\n")
+    pop3.deliver(ALICE, b"Subject: 2\r\n\r\n")
+    client = pop3.login(ALICE)
+
+    async def expunge_first() -> None:
+        mailbox = await pop3.store.get_mailbox(pop3.accounts[ALICE].id, "INBOX")
+        await pop3.store.expunge(mailbox.id, [first])
+
+    pop3.run(expunge_first())  # as an IMAP client would
+    assert client.stat()[0] == 2  # the session's list stays frozen
+    with pytest.raises(poplib.error_proto, match="no longer available"):
+        client.retr(1)
+    client.dele(1)
+    client.dele(2)
+    assert client.quit().startswith(b"+OK Logging out, 2 deleted, 0 left")
+    assert pop3.inbox(ALICE) == []

@@ -621,7 +621,7 @@ class Pop3Session(asyncio.Protocol):
         by_uid = {m.uid: m for m in drop.messages}
         for uid in removed:
             self._journey(by_uid[uid], "deleted", f"pop3 DELE by {self.user} from {self.ip}")
-        left = len(drop.messages) - len(removed)
+        left = len(drop.messages) - len(uids)
         if len(removed) < len(uids):
             # Already gone (another protocol expunged them): the client's intent holds.
             log.info("pop3[%d]: %d of %d deleted messages were already gone", self.id,
