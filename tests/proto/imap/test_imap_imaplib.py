@@ -6,6 +6,7 @@ the shape the IMAP server will have: feed bytes, act on events, write ``complete
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import socket
 import threading
@@ -63,8 +64,9 @@ def serve(sock: socket.socket, seen: list) -> None:
                     sock.sendall(response.search(range(1, len(stored) + 1)))
                     sock.sendall(conn.complete(event))
                 elif isinstance(event, c.Logout):
-                    sock.sendall(response.untagged_status("BYE", "bye"))
-                    sock.sendall(conn.complete(event))
+                    # imaplib may hang up as soon as it has read the tagged OK.
+                    with contextlib.suppress(OSError):
+                        sock.sendall(response.untagged_status("BYE", "bye") + conn.complete(event))
                     return
                 elif isinstance(event, c.Command):
                     sock.sendall(conn.complete(event))
