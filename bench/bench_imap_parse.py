@@ -1,8 +1,10 @@
 """Microseconds per IMAP command parsed (and per FETCH response written) by the sans-IO core.
 
 Run: .venv/bin/python bench/bench_imap_parse.py [--repeat N]
-Each figure is the median over ``repeat`` batches of the mean time per operation in a batch;
-parsing goes through the whole ``Connection`` path (framing, lexing, grammar, state check).
+Each figure is the median (and the best) over ``repeat`` batches of the mean time per
+operation in a batch, in process CPU time (``time.process_time``: the machine is shared, and
+wall time there measures the neighbours). Parsing goes through the whole ``Connection`` path:
+framing, lexing, grammar, state check.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def clear_caches() -> None:
     sequence._PARSED.clear()
 
 
-def bench_parse(data: bytes, loops: int, repeat: int, *, cold: bool = False) -> float:
+def bench_parse(data: bytes, loops: int, repeat: int, *, cold: bool = False) -> tuple[float, float]:
     """``cold``: the parser's caches are emptied before every command (first sight)."""
     conn = selected_connection()
     conn.receive_data(data)
@@ -63,10 +65,10 @@ def bench_parse(data: bytes, loops: int, repeat: int, *, cold: bool = False) -> 
                 conn.next_event()
         samples.append((time.process_time() - start) / loops * 1e6)
         assert conn.next_event() is NEED_DATA
-    return statistics.median(samples)
+    return statistics.median(samples), min(samples)
 
 
-def bench_fetch_response(loops: int, repeat: int) -> float:
+def bench_fetch_response(loops: int, repeat: int) -> tuple[float, float]:
     envelope = (
         b'("Tue, 1 Jun 2024 10:00:00 +0000" "Quarterly report" (("Alice" NIL "alice" '
         b'"example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" '
@@ -87,7 +89,7 @@ def bench_fetch_response(loops: int, repeat: int) -> float:
                 .chunks()
             )
         samples.append((time.process_time() - start) / loops * 1e6)
-    return statistics.median(samples)
+    return statistics.median(samples), min(samples)
 
 
 def main() -> None:
@@ -120,8 +122,9 @@ def main() -> None:
         ),
     ]
     width = max(len(name) for name, _ in rows)
-    for name, micros in rows:
-        print(f"{name:<{width}}  {micros:7.2f} µs")
+    print(f"{'':<{width}}  median     best  (µs, CPU time per operation)")
+    for name, (median, best) in rows:
+        print(f"{name:<{width}}  {median:6.2f}  {best:7.2f}")
 
 
 if __name__ == "__main__":
