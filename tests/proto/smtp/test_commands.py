@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailstead.proto.smtp.commands import (
     Auth,
@@ -98,3 +100,15 @@ def test_errors(line: bytes, code: int) -> None:
     with pytest.raises(CommandError) as exc:
         parse_command(line)
     assert exc.value.reply.code == code
+
+
+verbs = st.sampled_from([b"MAIL FROM:", b"RCPT TO:", b"EHLO ", b"BDAT ", b"AUTH ", b"", b"DATA"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(verbs, st.binary(max_size=80), st.booleans())
+def test_parse_command_only_raises_command_error(verb: bytes, rest: bytes, utf8: bool) -> None:
+    try:
+        parse_command(verb + rest, rcpt_utf8=utf8)
+    except CommandError as exc:
+        assert 500 <= exc.reply.code < 600

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailstead.proto.smtp import client
 from mailstead.proto.smtp.errors import SMTPProtocolError
@@ -67,3 +69,16 @@ def test_parse_ehlo() -> None:
     ext = client.parse_ehlo(reply)
     assert "starttls" in ext and ext.max_size == 1000
     assert ext.auth_mechanisms == ("PLAIN", "LOGIN")
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=60), max_size=8))
+def test_reply_parser_only_raises_protocol_error(chunks: list[bytes]) -> None:
+    parser = ReplyParser(max_line_length=100)
+    try:
+        for chunk in chunks:
+            for reply in parser.feed(chunk):
+                assert 0 <= reply.code <= 999
+    except SMTPProtocolError:
+        pass
