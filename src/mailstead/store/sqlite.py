@@ -73,7 +73,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 MAX_ALIAS_DEPTH = 8
-INDEX_CHUNK = 64  # rows of search text indexed per background transaction (~15 ms)
 
 FLAG_BITS = {"\\Seen": 1, "\\Answered": 2, "\\Flagged": 4, "\\Deleted": 8, "\\Draft": 16}
 
@@ -1084,16 +1083,16 @@ def _store_blob(conn: apsw.Connection, data: bytes, search_text: str) -> int:
     return blob_id
 
 
-def _index_pending(conn: apsw.Connection) -> bool:
-    """Move a chunk of queued search text into the FTS index; True when more is left."""
+def _index_pending(conn: apsw.Connection, max_rows: int) -> bool:
+    """Move up to `max_rows` of queued search text into the FTS index; True if more is left."""
     rows = conn.execute(
-        "SELECT blob_id, text FROM search_pending ORDER BY blob_id LIMIT ?", (INDEX_CHUNK,)
+        "SELECT blob_id, text FROM search_pending ORDER BY blob_id LIMIT ?", (max_rows,)
     ).fetchall()
     if not rows:
         return False
     conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", rows)
     conn.execute("DELETE FROM search_pending WHERE blob_id <= ?", (rows[-1][0],))
-    return len(rows) == INDEX_CHUNK
+    return len(rows) == max_rows
 
 
 def fold_for_search(text: str) -> str:

@@ -149,8 +149,9 @@ def _script(sql: str) -> Migration:
 # message rows: up to 90% of a delivery's transaction. So (1) `automerge` is raised to 16
 # (merge work in fewer, bigger steps: 850 -> 220 us at 10 rows per transaction) and (2) a
 # delivery only queues its text in `search_pending`; the writer indexes it in chunks when
-# it has nothing else to do (or every so many commits under sustained load). Searches read
-# the index plus the pending rows, so results are never stale.
+# it has nothing else to do (and under sustained load once ~10,000 rows wait, see
+# sqlite_writer.BACKGROUND_*). Searches read the index plus the pending rows, so results
+# are never stale.
 SEARCH_V2 = """
 INSERT INTO search (search, rank) VALUES ('automerge', 16);
 

@@ -41,7 +41,15 @@ BUSY_TIMEOUT_MS = 10_000
 MAX_BATCH_ITEMS = 512
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 IDLE_CHECKPOINT_SECONDS = 1.0
-BACKGROUND_EVERY_COMMITS = 16
+# Background work (search indexing) runs after the queue has been empty this long (a real
+# lull, not the instant between a commit and the callers' next submissions), in steps of
+# BACKGROUND_IDLE_ROWS. A burst of writes is absorbed: only when about BACKGROUND_MAX_DEBT
+# items are waiting for it does it also run under load, BACKGROUND_BUSY_ROWS at a time,
+# so that its backlog stays bounded.
+BACKGROUND_IDLE_SECONDS = 0.02
+BACKGROUND_IDLE_ROWS = 64
+BACKGROUND_BUSY_ROWS = 256
+BACKGROUND_MAX_DEBT = 10_000
 CHECKPOINT_EVERY_COMMITS = 2000
 
 
@@ -67,13 +75,12 @@ class GroupCommitWriter:
         publish: Callable[[ChangeEvent], None],
         name: str = "store-writer",
         max_batch_items: int = MAX_BATCH_ITEMS,
-        background: Callable[[apsw.Connection], bool] | None = None,
+        background: Callable[[apsw.Connection, int], bool] | None = None,
     ) -> None:
         self._connect = connect
-        # Deferrable work (search indexing): run in its own transaction when the queue is
-        # empty, and every BACKGROUND_EVERY_COMMITS commits under sustained load; returns
-        # whether more is left. Its commits may use synchronous=NORMAL: losing one to a power
-        # cut only means doing it again.
+        # Deferrable work (search indexing), `background(conn, max_rows) -> more_left`, run
+        # in its own transaction (see BACKGROUND_*). Its commits use synchronous=NORMAL:
+        # losing one to a power cut only means doing it again.
         self._background = background
         # 1 turns group commit off (one transaction per caller): the benchmark's baseline.
         self._max_batch_items = max(1, max_batch_items)
@@ -121,19 +128,19 @@ class GroupCommitWriter:
         self._started.set()
         stopping = False
         commits_since_checkpoint = 0
-        commits_since_background = 0
+        debt = 0  # items committed since the background work last caught up (an estimate)
         background_pending = self._background is not None  # work left by an earlier run
         try:
             while not stopping:
                 try:
-                    if background_pending:
-                        first = self._queue.get_nowait()
-                    else:
-                        first = self._queue.get(timeout=IDLE_CHECKPOINT_SECONDS)
+                    first = self._queue.get(
+                        timeout=BACKGROUND_IDLE_SECONDS if background_pending
+                        else IDLE_CHECKPOINT_SECONDS
+                    )
                 except queue.Empty:
                     if background_pending:
-                        background_pending = self._run_background(conn)
-                        commits_since_background = 0
+                        background_pending = self._run_background(conn, BACKGROUND_IDLE_ROWS)
+                        debt = max(0, debt - BACKGROUND_IDLE_ROWS) if background_pending else 0
                         commits_since_checkpoint += 1
                     elif commits_since_checkpoint and self._checkpoint(conn):
                         commits_since_checkpoint = 0
@@ -158,10 +165,10 @@ class GroupCommitWriter:
                 commits_since_checkpoint += 1
                 if self._background is not None:
                     background_pending = True
-                    commits_since_background += 1
-                    if commits_since_background >= BACKGROUND_EVERY_COMMITS:
-                        background_pending = self._run_background(conn)
-                        commits_since_background = 0
+                    debt += len(batch)
+                    if debt >= BACKGROUND_MAX_DEBT:
+                        background_pending = self._run_background(conn, BACKGROUND_BUSY_ROWS)
+                        debt = debt - BACKGROUND_BUSY_ROWS if background_pending else 0
                 if commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS and self._checkpoint(conn):
                     commits_since_checkpoint = 0
         finally:
@@ -170,13 +177,13 @@ class GroupCommitWriter:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
 
-    def _run_background(self, conn: apsw.Connection) -> bool:
+    def _run_background(self, conn: apsw.Connection, max_rows: int) -> bool:
         assert self._background is not None
         try:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                more = self._background(conn)
+                more = self._background(conn, max_rows)
                 conn.execute("COMMIT")
             except BaseException:
                 if not conn.getautocommit():
