@@ -30,7 +30,6 @@ import json
 import os
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -725,23 +724,22 @@ class SQLiteStore(Store):
                 "WHERE m.mailbox_id = ? AND search.text LIKE ? ESCAPE '\\' ORDER BY m.uid"
             )
             args = (mailbox_id, _like_pattern(text))
-        wanted = fold_for_search(text)
 
-        def query(conn: apsw.Connection) -> list[int]:
-            uids = {row[0] for row in conn.execute(sql, args)}
-            # Text not indexed yet is matched here, the way the index would match it.
-            uids.update(
-                uid
-                for uid, pending in conn.execute(
-                    "SELECT m.uid, p.text FROM messages m "
-                    "JOIN search_pending p ON p.blob_id = m.blob_id WHERE m.mailbox_id = ?",
+        # Text still waiting for the background indexer is indexed now, for this mailbox
+        # only, by the writer (SQLite's C code, off the loop and the GIL): searches are never
+        # stale and cost the indexing once.
+        def has_pending(conn: apsw.Connection) -> bool:
+            return bool(
+                conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM messages m JOIN search_pending p "
+                    "ON p.blob_id = m.blob_id WHERE m.mailbox_id = ?)",
                     (mailbox_id,),
-                )
-                if wanted in fold_for_search(pending)
+                ).get
             )
-            return sorted(uids)
 
-        return await self._read(query)
+        if await self._read(has_pending):
+            await self._write(lambda conn: (_index_pending_of_mailbox(conn, mailbox_id), []))
+        return await self._read(lambda conn: [row[0] for row in conn.execute(sql, args)])
 
     async def set_flags(
         self,
@@ -1095,10 +1093,14 @@ def _index_pending(conn: apsw.Connection, max_rows: int) -> bool:
     return len(rows) == max_rows
 
 
-def fold_for_search(text: str) -> str:
-    """Case- and accent-insensitive form, as the trigram tokenizer's remove_diacritics."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+def _index_pending_of_mailbox(conn: apsw.Connection, mailbox_id: int) -> None:
+    rows = conn.execute(
+        "SELECT p.blob_id, p.text FROM search_pending p WHERE p.blob_id IN "
+        "(SELECT blob_id FROM messages WHERE mailbox_id = ?)",
+        (mailbox_id,),
+    ).fetchall()
+    conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", rows)
+    conn.executemany("DELETE FROM search_pending WHERE blob_id = ?", [(row[0],) for row in rows])
 
 
 def _insert_message(

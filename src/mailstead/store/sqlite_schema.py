@@ -150,8 +150,8 @@ def _script(sql: str) -> Migration:
 # (merge work in fewer, bigger steps: 850 -> 220 us at 10 rows per transaction) and (2) a
 # delivery only queues its text in `search_pending`; the writer indexes it in chunks when
 # it has nothing else to do (and under sustained load once ~10,000 rows wait, see
-# sqlite_writer.BACKGROUND_*). Searches read the index plus the pending rows, so results
-# are never stale.
+# sqlite_writer.BACKGROUND_*). A search first indexes the pending rows of its mailbox, so
+# results are never stale.
 SEARCH_V2 = """
 INSERT INTO search (search, rank) VALUES ('automerge', 16);
 
