@@ -80,7 +80,9 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = apsw.Connection(str(path))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(Exception, match="newer"):
+    from mailstead.store import StoreError
+
+    with pytest.raises(StoreError, match="newer"):
         await open_store(f"sqlite://{path}")
 
 

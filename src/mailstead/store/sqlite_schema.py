@@ -29,6 +29,8 @@ from collections.abc import Callable
 
 import apsw
 
+from mailstead.store.base import StoreError
+
 SCHEMA_V1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -183,7 +185,7 @@ def migrate(conn: apsw.Connection) -> int:
         version = conn.execute("PRAGMA user_version").get
         assert isinstance(version, int)
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise StoreError(
                 f"the database has schema version {version}, newer than this program's "
                 f"{SCHEMA_VERSION}: upgrade mailstead"
             )

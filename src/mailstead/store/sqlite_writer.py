@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Work = Callable[[apsw.Connection], tuple[Any, list[ChangeEvent]]]
 
 BUSY_TIMEOUT_MS = 10_000
+CLOSE_CHECKPOINT_WAIT_MS = 200
 MAX_BATCH_ITEMS = 512
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 IDLE_CHECKPOINT_SECONDS = 1.0
@@ -172,8 +173,10 @@ class GroupCommitWriter:
                 if commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS and self._checkpoint(conn):
                     commits_since_checkpoint = 0
         finally:
+            # A last TRUNCATE checkpoint, waiting only briefly for readers: the CLI closing
+            # its store next to a busy server must not hang on the server's readers.
             with contextlib.suppress(apsw.Error):
-                conn.set_busy_timeout(5000)
+                conn.set_busy_timeout(CLOSE_CHECKPOINT_WAIT_MS)
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
 
