@@ -51,3 +51,34 @@ def test_serve_survives_garbage(mailstead_server: Any) -> None:
         smtp.ehlo()
         smtp.mail("<>")
         assert smtp.rcpt("postmaster")[0] == 250
+
+
+def test_sigterm_lets_a_message_in_flight_finish(mailstead_server: Any) -> None:
+    import signal
+
+    from mailstead.proto.smtp import ReplyParser
+
+    server = mailstead_server
+    parser = ReplyParser()
+
+    def replies(sock: socket.socket, count: int) -> list[Any]:
+        got: list[Any] = []
+        while len(got) < count:
+            data = sock.recv(65536)
+            assert data, f"closed after {got}"
+            got += parser.feed(data)
+        return got
+
+    with socket.create_connection((server.host, server.smtp_port), 10) as sock:
+        sock.sendall(b"EHLO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        assert [r.code for r in replies(sock, 5)] == [220, 250, 250, 250, 354]
+        sock.sendall(b"Subject: in flight\r\n\r\n")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        sock.sendall(b"still arriving\r\n.\r\n")
+        final = replies(sock, 2)
+        assert [r.code for r in final] == [250, 421]
+        assert final[1].enhanced == "4.3.2"
+    assert server.proc.wait(20) == 0
+    (raw,) = read_mailbox(server, "alice@example.test")
+    assert raw.endswith(b"Subject: in flight\r\n\r\nstill arriving\r\n")
