@@ -188,6 +188,8 @@ def test_too_many_recipients() -> None:
     d = Driver(max_recipients=2)
     d.send(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\n")
     assert d.codes(b"RCPT TO:<a@d.test>\r\nRCPT TO:<b@d.test>\r\nRCPT TO:<c@d.test>\r\n") == [250, 250, 452]
+    assert d.codes(b"RCPT TO:<x@d.test>\r\n" * 30) == [452] * 30  # not errors: no 421
+    assert not d.conn.closed
 
 
 def test_line_too_long_then_recovers() -> None:

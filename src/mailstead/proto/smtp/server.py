@@ -403,7 +403,10 @@ class ServerConnection:
         if command.params.uses_dsn and not self.options.dsn:
             return self._send(555, "DSN parameters are not supported", "5.5.4")
         if len(envelope.recipients) >= self.options.max_recipients:
-            return self._send(452, "Error: too many recipients", "4.5.3")
+            # Not counted as an error: RFC 5321 §4.5.3.1.10 clients send the rest in a
+            # second transaction, and must not be disconnected for a long pipelined list.
+            self._out.append(write_reply(452, "Error: too many recipients", "4.5.3"))
+            return None
         return command
 
     def _data(self, command: Data) -> None:
