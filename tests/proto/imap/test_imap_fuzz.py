@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailstead.proto.imap import NEED_DATA, Bye, Connection, Limits
 from mailstead.proto.imap import commands as c
+from mailstead.proto.imap.connection import AppendStart
 
 LIMITS = Limits(
     max_line_length=300,
@@ -19,6 +22,7 @@ LIMITS = Limits(
     max_buffered_bytes=3000,
     max_bad_commands=1000,
 )
+STREAMING = dataclasses.replace(LIMITS, stream_append_over=50)
 
 VALID = [
     b"a1 LOGIN joe {6}\r\nsecret\r\n",
@@ -35,6 +39,7 @@ VALID = [
     b"b4 COMPRESS DEFLATE\r\n",
     b"b5 SORT (REVERSE DATE) UTF-8 ALL\r\n",
     b'b6 ID ("name" NIL)\r\n',
+    b"b7 APPEND INBOX {60+}\r\n" + b"m" * 60 + b" (\\Seen) {70}\r\n" + b"n" * 70 + b"\r\n",
 ]
 
 
@@ -51,7 +56,12 @@ def drive(conn: Connection, chunks: list[bytes], decisions: list[bool]) -> None:
                 break
             ok = decisions[step % len(decisions)] if decisions else True
             step += 1
-            if isinstance(event, c.Idle):
+            if isinstance(event, AppendStart) and event.synchronising:
+                if ok:
+                    conn.accept_append()
+                else:
+                    conn.reject_append()
+            elif isinstance(event, c.Idle):
                 conn.start_idle(event)
             elif isinstance(event, c.Authenticate):
                 conn.authenticate_challenge(event)
@@ -70,6 +80,7 @@ def check_bounds(conn: Connection) -> None:
     assert len(conn._buffer) <= 2 * LIMITS.max_buffered_bytes + 65_536
     assert conn._size <= LIMITS.max_command_size + LIMITS.max_line_length + 2
     assert sum(map(len, conn._literal_chunks)) <= LIMITS.max_literal_size
+    assert conn._stream_left <= LIMITS.max_literal_size and len(conn._events) < 100
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -90,6 +101,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 )
 def test_random_bytes(data: bytes, cuts: list[int], decisions: list[bool]) -> None:
     drive(Connection(LIMITS), split(data, cuts), decisions)
+    drive(Connection(STREAMING), split(data, cuts), decisions)
 
 
 TOKENS = [
@@ -142,6 +154,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 @given(mutated(), st.lists(st.integers(0, 10_000), max_size=6), st.lists(st.booleans(), max_size=5))
 def test_mutated_commands(data: bytes, cuts: list[int], decisions: list[bool]) -> None:
     drive(Connection(LIMITS), split(data, cuts), decisions)
+    drive(Connection(STREAMING), split(data, cuts), decisions)
 
 
 def test_flood_of_literal_announcements_stays_bounded() -> None:

@@ -22,7 +22,9 @@ and ``IdleDone`` during those exchanges; ``StreamChange`` after a STARTTLS or CO
 
 from __future__ import annotations
 
+import datetime
 import re
+from collections import deque
 from dataclasses import dataclass
 
 from . import commands as c
@@ -35,6 +37,7 @@ from .parser import (
     command_class,
     command_name,
     decode_base64,
+    parse_append_head,
     parse_command,
     parse_tag,
 )
@@ -111,6 +114,42 @@ class StreamChange:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendStart:
+    """A streamed APPEND message begins (only with ``Limits.stream_append_over``).
+
+    ``command`` carries the tag and mailbox; its ``messages`` stay empty. If
+    ``synchronising``, the client waits: answer ``accept_append()`` (``+``) or
+    ``reject_append(...)`` (e.g. ``NO [TRYCREATE]``) before any data comes. Then the data
+    arrives as ``AppendData`` events, ``size`` octets in all.
+    """
+
+    command: c.Append
+    flags: tuple[str, ...]
+    internal_date: datetime.datetime | None
+    size: int
+    binary: bool
+    synchronising: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppendData:
+    """A piece of the current streamed APPEND message, in order."""
+
+    tag: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendDone:
+    """The streamed APPEND command ended well: store, then ``complete(command, "OK")``.
+
+    A ``CommandError`` with the APPEND's tag instead means: discard what was streamed.
+    """
+
+    command: c.Append
+
+
+@dataclass(frozen=True, slots=True)
 class Bye:
     """The connection must end: write ``data`` and close."""
 
@@ -130,6 +169,9 @@ Event = (
     | AuthenticateResponse
     | IdleDone
     | StreamChange
+    | AppendStart
+    | AppendData
+    | AppendDone
     | Bye
     | ConnectionClosed
     | _NeedData
@@ -142,6 +184,7 @@ _TAG_PREFIX_RE = re.compile(rb"[^ \r\n]{1,64}")
 # What the lines mean.
 _COMMAND, _AUTHENTICATE, _IDLE, _STREAM_CHANGE, _CLOSED = range(5)
 _COMPACT_AT = 65_536
+_SILENT = "SILENT"  # a failure already answered
 
 
 class Connection:
@@ -165,6 +208,7 @@ class Connection:
         self._exchange_tag = ""  # the AUTHENTICATE or IDLE in progress
         self._stream_kind = ""
         self._discarded = 0
+        self._events: deque[Event] = deque()
         self._reset_command()
 
     # --- input ------------------------------------------------------------------------------
@@ -240,6 +284,17 @@ class Connection:
                 return self._begin_stream_change()
             if self._mode == _STREAM_CHANGE:
                 return NEED_DATA
+            if self._events:
+                return self._events.popleft()
+            if self._stream_waiting >= 0:  # the server has to accept or reject the APPEND
+                return self._closed_event() if self._eof else NEED_DATA
+            if self._stream_left:
+                event = self._stream_chunk()
+                if event is None:
+                    return self._closed_event() if self._eof else NEED_DATA
+                if type(event) is AppendData:
+                    return event
+                continue
             if self._literal_left and len(self._buffer) - self._pos >= self._literal_left:
                 # The usual case: the whole literal is already here. One copy, no views.
                 end = self._pos + self._literal_left
@@ -339,6 +394,8 @@ class Connection:
         if marker is None:
             if self._failure is not None:
                 return self._emit_failure()
+            if self._stream_command is not None:
+                return self._finish_stream()
             if not self._tokens:
                 self._reset_command()
                 return None  # an empty line: nothing to answer
@@ -348,6 +405,9 @@ class Connection:
     def _remember_tag(self, segment: bytes = b"") -> None:
         """Note the tag and command name while the tokens still exist (for error replies)."""
         if self._error_tag is not None:
+            return
+        if self._stream_command is not None:
+            self._error_tag, self._error_command = self._stream_command.tag, "APPEND"
             return
         tokens = self._tokens
         if not tokens and segment:
@@ -364,7 +424,12 @@ class Connection:
         size = int(digits)
         synchronising = not plus
         tokens = self._tokens
-        if self._failure is None:
+        cls = None
+        if self._stream_command is not None:
+            cls = c.Append
+            if size > self.limits.max_literal_size:
+                self._fail("Literal too large", status="NO", code="TOOBIG")
+        elif self._failure is None:
             cls = command_class(tokens)
             limits = self.limits
             if self._state is c.State.NOT_AUTHENTICATED:
@@ -386,6 +451,8 @@ class Connection:
                 and size > self.limits.nonsync_literal_minus_limit
             ):
                 self._fail("Non-synchronising literal over 4096 octets (LITERAL-)")
+        if self._failure is None and cls is c.Append and self._should_stream(size):
+            return self._start_stream(size, bool(binary), synchronising)
         if self._failure is not None:
             if synchronising:
                 return self._emit_failure()  # the client waits for "+" and gets this instead
@@ -462,9 +529,12 @@ class Connection:
             self._failure = (text, status, code)
             self._tokens = []
 
-    def _emit_failure(self) -> Event:
+    def _emit_failure(self) -> Event | None:
         assert self._failure is not None
         text, status, code = self._failure
+        if status == _SILENT:  # already answered (reject_append): just forget the command
+            self._reset_command()
+            return None
         tag = self._error_tag
         name = self._error_command
         self._reset_command()
@@ -490,6 +560,120 @@ class Connection:
         self._error_tag: str | None = None
         self._error_command = ""
         self._overflow_line = False
+        self._stream_command: c.Append | None = None
+        self._stream_left = 0
+        self._stream_waiting = -1  # size of a synchronising literal awaiting accept/reject
+        self._stream_binary = False
+
+    # --- streamed APPEND ----------------------------------------------------------------------
+
+    def _should_stream(self, size: int) -> bool:
+        threshold = self.limits.stream_append_over
+        if threshold is None or self._state is c.State.NOT_AUTHENTICATED:
+            return False
+        if self._stream_command is not None:
+            return True
+        # APPEND ... UTF8 (~{n}) closes its parenthesis after the literal: keep it buffered.
+        return size > threshold and not (self._tokens and self._tokens[-1] == lexer.OPEN)
+
+    def _start_stream(self, size: int, binary: bool, synchronising: bool) -> Event | None:
+        first = self._stream_command is None
+        try:
+            tag, mailbox, done, flags, when = parse_append_head(
+                self._tokens, self._context, first=first
+            )
+        except ParseError as exc:
+            self._fail(exc.text, exc.status, exc.code)
+            if synchronising:
+                return self._emit_failure()
+            self._skip_left = size
+            return None
+        if first:
+            self._stream_command = c.Append(tag, mailbox, ())
+        command = self._stream_command
+        assert command is not None
+        if done and not first:
+            self._fail("Expected one message literal")
+            self._skip_left = 0 if synchronising else size
+            return self._emit_failure() if synchronising else None
+        for message in done:  # MULTIAPPEND messages before the first big one
+            self._events.append(
+                AppendStart(
+                    command,
+                    message.flags,
+                    message.internal_date,
+                    len(message.data),
+                    message.binary,
+                    False,
+                )
+            )
+            if message.data:
+                self._events.append(AppendData(command.tag, message.data))
+        self._events.append(AppendStart(command, flags, when, size, binary, synchronising))
+        self._tokens = []
+        self._stream_binary = binary
+        if synchronising:
+            self._stream_waiting = size
+        else:
+            self._stream_left = size
+        return self._events.popleft()
+
+    def _stream_chunk(self) -> Event | None:
+        available = len(self._buffer) - self._pos
+        if not available:
+            return None
+        taken = min(available, self._stream_left)
+        end = self._pos + taken
+        data = bytes(self._buffer[self._pos : end])
+        self._pos = end
+        self._scan = max(self._scan, end)
+        self._stream_left -= taken
+        if not self._stream_binary and b"\x00" in data:
+            self._fail("NUL in literal (use ~{n} for binary data)")
+            self._skip_left, self._stream_left = self._stream_left, 0
+            return NEED_DATA  # not an event to hand out: the loop goes on
+        assert self._stream_command is not None
+        return AppendData(self._stream_command.tag, data)
+
+    def _finish_stream(self) -> Event | None:
+        command = self._stream_command
+        assert command is not None
+        if self._tokens:
+            self._fail("Expected a message literal or the end of APPEND")
+            return self._emit_failure()
+        self._reset_command()
+        self._bad_count = 0
+        return AppendDone(command)
+
+    def accept_append(self) -> bytes:
+        """Let the client send a synchronising streamed APPEND literal: ``+ ...``."""
+        if self._stream_waiting < 0:
+            raise RuntimeError("no streamed APPEND literal is waiting")
+        self._stream_left, self._stream_waiting = self._stream_waiting, -1
+        return b"+ Ready for literal data\r\n"
+
+    def reject_append(
+        self, status: str = "NO", text: str = "APPEND failed", code: str | None = None
+    ) -> bytes:
+        """End a streamed APPEND now (before its data, or in the middle of it); returns the
+        tagged reply. Octets the client still sends for it are skipped unseen."""
+        command = self._stream_command
+        if command is None:
+            raise RuntimeError("no streamed APPEND in progress")
+        tag = command.tag
+        self._events = deque(
+            e
+            for e in self._events
+            if getattr(e, "tag", None) != tag and getattr(e, "command", None) is not command
+        )
+        if self._stream_waiting >= 0:
+            self._reset_command()  # the client waits for "+": nothing more of it will come
+        else:
+            skip = self._stream_left
+            self._reset_command()
+            self._skip_left = skip
+            self._failure = ("", _SILENT, None)
+        return response.tagged(tag, status, text, code)
 
     # --- exchanges ----------------------------------------------------------------------------
 

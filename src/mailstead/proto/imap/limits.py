@@ -35,6 +35,9 @@ class Limits:
     max_buffered_bytes: int = 1_048_576
     # Dovecot disconnects after 10 consecutive BADs; a little more patience here.
     max_bad_commands: int = 20
+    # APPEND message literals larger than this are not buffered but handed out as
+    # AppendStart/AppendData/AppendDone events as they arrive (None: always buffer).
+    stream_append_over: int | None = None
 
     def literal_limit(self, *, authenticated: bool, append: bool) -> int:
         if not authenticated:

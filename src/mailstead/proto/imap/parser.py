@@ -613,28 +613,64 @@ def _append(r: _Reader, tag: str, uid: bool) -> c.Append:
     mailbox = r.mailbox()
     messages = []
     while True:
-        flags: tuple[str, ...] = ()
-        when = None
-        if r.peek() == OPEN:
-            flags = r.flag_list()
-            if "\\Recent" in flags:
-                raise ParseError("\\Recent cannot be set")
-        token = r.peek()
-        if type(token) is bytes and token[:1] == b'"':
-            r.pos += 1
-            when = r.date_time(_unquote(token))
-        token = r.take("message literal")
-        if type(token) is bytes and token.upper() == b"UTF8":  # RFC 6855 APPEND UTF8 (~{n})
-            r.open("UTF8 literal")
-            token = r.take("message literal")
-            if type(token) is not Literal or not token.binary or not r.close_or_none():
-                raise ParseError("Expected UTF8 (~{n}) literal")
-        if type(token) is not Literal:
-            raise ParseError("Expected the message as a literal")
-        messages.append(c.AppendMessage(token.data, flags, when, token.binary))
+        flags, when = _append_flags_date(r)
+        messages.append(_append_literal(r, flags, when))
         if not r.more():
             break
     return c.Append(tag, mailbox, tuple(messages))
+
+
+def _append_flags_date(r: _Reader) -> tuple[tuple[str, ...], datetime.datetime | None]:
+    flags: tuple[str, ...] = ()
+    when = None
+    if r.peek() == OPEN:
+        flags = r.flag_list()
+        if "\\Recent" in flags:
+            raise ParseError("\\Recent cannot be set")
+    token = r.peek()
+    if type(token) is bytes and token[:1] == b'"':
+        r.pos += 1
+        when = r.date_time(_unquote(token))
+    return flags, when
+
+
+def _append_literal(
+    r: _Reader, flags: tuple[str, ...], when: datetime.datetime | None
+) -> c.AppendMessage:
+    token = r.take("message literal")
+    if type(token) is bytes and token.upper() == b"UTF8":  # RFC 6855 APPEND UTF8 (~{n})
+        r.open("UTF8 literal")
+        token = r.take("message literal")
+        if type(token) is not Literal or not token.binary or not r.close_or_none():
+            raise ParseError("Expected UTF8 (~{n}) literal")
+    if type(token) is not Literal:
+        raise ParseError("Expected the message as a literal")
+    return c.AppendMessage(token.data, flags, when, token.binary)
+
+
+def parse_append_head(
+    tokens: list, context: ParseContext, *, first: bool
+) -> tuple[str, str, list[c.AppendMessage], tuple[str, ...], datetime.datetime | None]:
+    """An APPEND read up to (not including) the literal about to be streamed.
+
+    Returns the tag and mailbox (for the first segment; empty strings after), the messages
+    already complete before it (MULTIAPPEND), and the flags and date of the one to come.
+    """
+    if first:
+        tag = parse_tag(tokens)
+        if tag is None:
+            raise ParseError("Invalid tag")
+        r = _Reader(tokens, 2, context)
+        mailbox = r.mailbox()
+    else:
+        tag, mailbox = "", ""
+        r = _Reader(tokens, 0, context)
+    done = []
+    while True:
+        flags, when = _append_flags_date(r)
+        if not r.more():
+            return tag, mailbox, done, flags, when
+        done.append(_append_literal(r, flags, when))
 
 
 def _getquota(r: _Reader, tag: str, uid: bool) -> c.GetQuota:
