@@ -9,6 +9,9 @@ from . import commands, fetch, mutf7, response, search, writer
 from .commands import State
 from .connection import (
     NEED_DATA,
+    AppendData,
+    AppendDone,
+    AppendStart,
     AuthenticateResponse,
     Bye,
     CommandError,
@@ -26,6 +29,9 @@ from .writer import command_bytes, encode_command
 __all__ = [
     "NEED_DATA",
     "STAR",
+    "AppendData",
+    "AppendDone",
+    "AppendStart",
     "AuthenticateResponse",
     "Bye",
     "CommandError",
