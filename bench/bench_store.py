@@ -201,13 +201,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         folder = Path(tmp)
         for tasks in (int(t) for t in args.tasks.split(",")):
-            medians = {}
-            for label, batch in (("group", 512), ("single", 1)):
-                rates = []
-                for run in range(args.runs):
+            rates: dict[str, list[float]] = {"group": [], "single": []}
+            for run in range(args.runs):  # interleaved, so both modes see the same noise
+                for label, batch in (("group", 512), ("single", 1)):
                     path = folder / f"{label}-{tasks}-{run}.db"
-                    rates.append(asyncio.run(run_once(path, prepared, tasks, batch)))
-                medians[label] = statistics.median(rates)
+                    rates[label].append(asyncio.run(run_once(path, prepared, tasks, batch)))
+            medians = {label: statistics.median(values) for label, values in rates.items()}
             print(
                 f"| {tasks} | {medians['group']:,.0f} | {medians['single']:,.0f} | "
                 f"{medians['group'] / medians['single']:.1f}x |",
@@ -220,11 +219,11 @@ def main() -> None:
             )
         print("\nSmall rows (journey events, one per call), 64 tasks:")
         for label, batch in (("group commit", 512), ("one commit each", 1)):
-            rates = [
+            row_rates = [
                 asyncio.run(small_rows_once(folder / f"rows-{label}-{run}.db", 5000, 64, batch))
                 for run in range(args.runs)
             ]
-            print(f"- {label}: {statistics.median(rates):,.0f} rows/s")
+            print(f"- {label}: {statistics.median(row_rates):,.0f} rows/s")
         base, fts = fts_cost(prepared, folder)
     print(f"\nBlob + message rows: {base:.0f} µs per message (10 per transaction).")
     print("FTS5 trigram insert of the same messages' search text, µs per message:")
