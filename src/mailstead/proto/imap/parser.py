@@ -995,7 +995,6 @@ _SIMPLE_SEARCH_KEYS: dict[bytes, s.SearchKey] = {
 _SIMPLE_SEARCH_KEYS[b"ALL"] = s.SearchAll()
 _SIMPLE_SEARCH_KEYS[b"NEW"] = s.SearchAnd((s.SearchFlag("\\Recent"), s.SearchFlag("\\Seen", False)))
 _SIMPLE_SEARCH_KEYS[b"OLD"] = s.SearchFlag("\\Recent", False)
-_SIMPLE_SEARCH_KEYS[b"UNRECENT"] = s.SearchFlag("\\Recent", False)
 
 
 def _key_text(r: _Reader, name: str) -> s.SearchKey:
