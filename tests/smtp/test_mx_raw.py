@@ -7,6 +7,7 @@ import smtplib
 import socket
 import ssl
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -370,3 +371,43 @@ def test_implicit_tls_listener(mx: Any) -> None:
         server.close()
     (stored,) = mx.mailbox("alice@example.test")
     assert b"with ESMTPSA id" in stored and b"(using TLSv1." in stored
+
+
+def test_internal_error_in_session_is_421_and_server_carries_on(mx: Any, raw: Any) -> None:
+    from mailstead.proto.smtp import ServerConnection
+
+    original = ServerConnection.next_event
+    calls = {"n": 0}
+
+    def flaky(self: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("bug in the core")
+        return original(self)
+
+    c = raw()
+    ServerConnection.next_event = flaky  # type: ignore[method-assign]
+    try:
+        c.send(b"NOOP\r\n")
+        (reply,) = c.replies(1)
+    finally:
+        ServerConnection.next_event = original  # type: ignore[method-assign]
+    assert (reply.code, reply.enhanced) == (421, "4.3.0")
+    assert c.closed()
+    assert raw().codes(b"NOOP\r\n", 1) == [250]
+
+
+def test_listeners_of_one_service_share_the_limiter(mx_factory: Any, raw: Any) -> None:
+    from mailstead.config import ListenAddress
+    from mailstead.smtp.server import start_mx
+
+    mx = mx_factory(limits={"max_connections_per_ip": 1})
+    second = mx.run(start_mx(mx.ctx, ListenAddress(mx.host, 0), False))
+    try:
+        raw(mx)  # holds the one slot this address has
+        other = Raw(SimpleNamespace(host=mx.host, port=second.sockets[0].getsockname()[1]))
+        (reply,) = other.replies(1)
+        assert (reply.code, reply.enhanced) == (421, "4.7.0")
+        other.close()
+    finally:
+        second.close()
