@@ -414,8 +414,7 @@ class Connection:
             try:
                 tokens = lexer.tokenize(segment[:200])
             except lexer.LexError:
-                match = _TAG_PREFIX_RE.match(segment)
-                tokens = [match.group()] if match else []
+                tokens = segment[:200].split(b" ", 3)[:3]
         self._error_tag = parse_tag(tokens[:1]) if tokens else None
         self._error_command = command_name(tokens)
 

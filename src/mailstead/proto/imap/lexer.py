@@ -57,7 +57,7 @@ def tokenize(segment: bytes) -> list[bytes]:
     """Split one line segment (without its CRLF) into tokens."""
     tokens: list[bytes] = _TOKEN_RE.findall(segment)
     if b'"' in segment and b'"' in tokens:
-        raise LexError("unterminated quoted string")
+        raise LexError("Unterminated quoted string")
     if b"\x00" in segment:
         raise LexError("NUL octet in command")
     return tokens
@@ -82,7 +82,7 @@ def unquote(token: bytes) -> bytes:
             raise LexError("CR or LF in quoted string")
         return inner
     if not _VALID_ESCAPES_RE.match(inner):
-        raise LexError('only \\\\ and \\" may be escaped in a quoted string (no CR or LF)')
+        raise LexError('Only \\\\ and \\" may be escaped in a quoted string (no CR or LF)')
     return _ESCAPE_RE.sub(rb"\1", inner)
 
 
