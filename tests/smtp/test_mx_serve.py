@@ -82,3 +82,42 @@ def test_sigterm_lets_a_message_in_flight_finish(mailstead_server: Any) -> None:
     assert server.proc.wait(20) == 0
     (raw,) = read_mailbox(server, "alice@example.test")
     assert raw.endswith(b"Subject: in flight\r\n\r\nstill arriving\r\n")
+
+
+def test_serve_policy_limits_and_bdat(server_factory: Any) -> None:
+    """The MX rules once more against the real program, in one session per concern."""
+    server = server_factory(
+        config_overrides={"limits": {"max_message_size": 5000}},
+        users={"alice@example.test": "pw-alice-123", "bob@example.test": "pw-bob-123"},
+    )
+    server.cli("alias", "add", "team@example.test", "alice@example.test")
+    server.cli("alias", "add", "team@example.test", "bob@example.test")
+    with smtplib.SMTP(server.host, server.smtp_port, timeout=10) as smtp:
+        smtp.ehlo("client.test")
+        assert smtp.esmtp_features["size"] == "5000"
+        assert smtp.mail("s@remote.test", ["SIZE=9000"])[0] == 552
+        smtp.rset()
+        smtp.mail("<>")
+        assert smtp.rcpt("nobody@example.test")[0] == 550
+        assert smtp.rcpt("someone@elsewhere.test")[0] == 554
+        assert smtp.docmd("RCPT", "TO:<alice%elsewhere.test@example.test>")[0] == 554
+        assert smtp.docmd("RCPT", "TO:<@relay.test:alice@example.test>")[0] == 554
+        assert smtp.rcpt("<postmaster>")[0] == 250
+        assert smtp.rcpt("team@example.test")[0] == 250
+        assert smtp.data(MESSAGE)[0] == 250
+        smtp.mail("s@remote.test")
+        smtp.rcpt("bob@example.test")
+        assert smtp.data(MESSAGE + b"x" * 6000 + b"\r\n")[0] == 552
+    with socket.create_connection((server.host, server.smtp_port), 10) as sock:
+        sock.sendall(b"EHLO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                     b"BDAT %d LAST\r\n%sQUIT\r\n" % (len(MESSAGE), MESSAGE))
+        data = b""
+        while not data.endswith(b"221 2.0.0 Bye\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert b"250 2.0.0 Ok: queued as " in data
+    alice = read_mailbox(server, "alice@example.test")
+    bob = read_mailbox(server, "bob@example.test")
+    assert len(alice) == 1 and len(bob) == 2  # postmaster and team reach alice once
+    assert all(m.endswith(MESSAGE) for m in alice + bob)
