@@ -175,3 +175,23 @@ def _all(conn: Connection, data: bytes) -> list:
     while (event := conn.next_event()) is not NEED_DATA:
         out.append(event)
     return out
+
+
+def test_parser_caches_stay_small_whatever_clients_send() -> None:
+    from mailstead.proto.imap import parser, sequence
+
+    conn = Connection(Limits(max_line_length=65_536))
+    for line in (b"l LOGIN u p\r\n", b"s SELECT INBOX\r\n"):
+        conn.receive_data(line)
+        conn.complete(conn.next_event())
+    for i in range(600):
+        fields = b" ".join(b"X-%d-%d" % (i, j) for j in range(400))
+        conn.receive_data(b"f FETCH %d:%d (BODY[HEADER.FIELDS (%s)])\r\n" % (i + 1, i + 2, fields))
+        conn.receive_data(b"g FETCH 1 (BODY.PEEK[%d]<0.%d>)\r\n" % (i + 1, i + 1))
+        conn.receive_data(b"h SEARCH SUBJECT s%d\r\n" % i)
+        for _ in range(3):
+            assert isinstance(conn.next_event(), c.Command)
+    for cache in (parser._FETCH_CACHE, parser._SEARCH_CACHE):
+        assert len(cache) <= 256
+        assert all(len(key[0]) <= 2048 for key in cache)
+    assert len(parser._ATTRIBUTE_CACHE) <= 513 and len(sequence._PARSED) <= 1024

@@ -38,10 +38,3 @@ class Limits:
     # APPEND message literals larger than this are not buffered but handed out as
     # AppendStart/AppendData/AppendDone events as they arrive (None: always buffer).
     stream_append_over: int | None = None
-
-    def literal_limit(self, *, authenticated: bool, append: bool) -> int:
-        if not authenticated:
-            return self.max_preauth_literal_size
-        if append:
-            return self.max_literal_size
-        return self.max_argument_literal_size

@@ -769,15 +769,20 @@ _SEARCH_CACHE = _BoundedCache(256)
 
 
 def _cache_key(r: _Reader, *extra: object) -> tuple | None:
-    """The rest of the command as a hashable key, or None if it holds a literal.
+    """The rest of the command as a hashable key, or None if it holds a literal or is long.
 
     Joining with spaces is injective for lexer output: words hold no space, quote or
-    parenthesis, and quoted strings delimit themselves.
+    parenthesis, and quoted strings delimit themselves. Only short keys are kept, so that
+    the caches stay small (256 × 2 KB) whatever clients send.
     """
     try:
-        return (b" ".join(r.tokens[r.pos :]), *extra)
+        key = b" ".join(r.tokens[r.pos :])
     except TypeError:
         return None
+    return (key, *extra) if len(key) <= _MAX_CACHE_KEY else None
+
+
+_MAX_CACHE_KEY = 2048
 
 
 def _fetch(r: _Reader, tag: str, uid: bool) -> c.Fetch:
@@ -905,7 +910,7 @@ def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
         else ("BINARY.SIZE" if kind == b"BINARY.SIZE" else "BINARY")
     )
     attribute = f.FetchAttribute(name, f.Section(part, text, fields), peek, partial)
-    if cacheable:
+    if cacheable and len(upper) <= 256:
         if len(_ATTRIBUTE_CACHE) > 512:
             _ATTRIBUTE_CACHE.clear()
         _ATTRIBUTE_CACHE[upper] = attribute

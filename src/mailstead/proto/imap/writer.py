@@ -177,7 +177,7 @@ def _rename(b: _Builder, command: c.Rename) -> None:
 def _list(b: _Builder, command: c.List) -> None:
     if command.selection:
         b.items(command.selection)
-    b.mailbox(command.reference, pattern=True)
+    b.mailbox(command.reference)
     if len(command.patterns) == 1:
         b.mailbox(command.patterns[0], pattern=True)
     else:
@@ -196,7 +196,7 @@ def _list(b: _Builder, command: c.List) -> None:
 
 
 def _lsub(b: _Builder, command: c.Lsub) -> None:
-    b.mailbox(command.reference, pattern=True)
+    b.mailbox(command.reference)
     b.mailbox(command.pattern, pattern=True)
 
 
