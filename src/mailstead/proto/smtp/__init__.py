@@ -5,6 +5,7 @@ Nothing here touches a socket, the store or the clock: `mailstead.smtp` drives t
 side over asyncio, the outbound relay and the mail client drive the client side.
 """
 
+from mailstead.proto.smtp.client import ClientConnection, ClientEvent, Extensions, parse_ehlo
 from mailstead.proto.smtp.commands import (
     Auth,
     Bdat,
@@ -45,12 +46,15 @@ __all__ = [
     "Auth",
     "AuthResponse",
     "Bdat",
+    "ClientConnection",
+    "ClientEvent",
     "CommandError",
     "Data",
     "DotReader",
     "Ehlo",
     "Envelope",
     "Expn",
+    "Extensions",
     "Helo",
     "Help",
     "Mail",
@@ -74,6 +78,7 @@ __all__ = [
     "dot_stuff",
     "has_bare_newline",
     "parse_command",
+    "parse_ehlo",
     "parse_mailbox",
     "parse_path",
     "parse_replies",
