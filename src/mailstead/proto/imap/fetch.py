@@ -41,6 +41,11 @@ class Section:
     text: str | None = None
     fields: tuple[str, ...] = ()
 
+    @property
+    def part_text(self) -> str:
+        """The part number as ``mailstead.mime`` takes it for BINARY: ``"1.2"``, ``""``."""
+        return ".".join(map(str, self.part))
+
     def spec(self) -> str:
         """The section as written inside the brackets (fields as the client wrote them)."""
         pieces = [".".join(map(str, self.part))] if self.part else []
