@@ -172,6 +172,12 @@ class GroupCommitWriter:
                         debt = debt - BACKGROUND_BUSY_ROWS if background_pending else 0
                 if commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS and self._checkpoint(conn):
                     commits_since_checkpoint = 0
+        except BaseException:
+            # A bug in the loop itself: no caller may wait forever for an answer.
+            log.exception("the store writer stopped")
+            self._closed = True
+            self._fail_queued(StoreError("the store writer stopped"))
+            raise
         finally:
             # A last TRUNCATE checkpoint, waiting only briefly for readers: the CLI closing
             # its store next to a busy server must not hang on the server's readers.
@@ -179,6 +185,17 @@ class GroupCommitWriter:
                 conn.set_busy_timeout(CLOSE_CHECKPOINT_WAIT_MS)
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
+
+    def _fail_queued(self, error: StoreError) -> None:
+        waiting = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, WorkItem):
+                waiting.append(item)
+        self._fail_all(waiting, error)
 
     def _run_background(self, conn: apsw.Connection, max_rows: int) -> bool:
         assert self._background is not None
