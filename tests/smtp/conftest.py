@@ -8,6 +8,7 @@ use the shared `mailstead_server` fixture instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 from collections.abc import Coroutine, Iterator
@@ -105,11 +106,14 @@ def start_mx_in_thread(root: Path, limits: dict[str, Any] | None = None,
         data["tls"] = {"cert": str(cert), "key": str(key)}
     config = parse_config(data, root / "mailstead.toml")
     host = f"127.0.10.{random.randint(1, 254)}"
+    loop: asyncio.AbstractEventLoop
     try:
+        if os.environ.get("MAILSTEAD_TEST_LOOP") == "asyncio":
+            raise ImportError("the stdlib loop was asked for")
         import uvloop
 
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
+        loop = uvloop.new_event_loop()
+    except ImportError:
         loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
