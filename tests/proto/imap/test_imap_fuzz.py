@@ -204,3 +204,27 @@ def test_fast_tokenizer_agrees_with_the_regular_expression(segment: bytes) -> No
     assert lexer.tokenize(segment) == lexer._TOKEN_RE.findall(segment)
     words = b" ".join([b"A", b"(B", b"C)", b"[x]", b"{3}", b"\t", b"\xff"])
     assert lexer.tokenize(segment + words) == lexer._TOKEN_RE.findall(segment + words)
+
+
+def _regex_tokens(segment: bytes) -> list[bytes] | None:
+    from mailstead.proto.imap import lexer
+
+    tokens = lexer._TOKEN_RE.findall(segment)
+    return None if b'"' in tokens else tokens
+
+
+@given(
+    st.lists(
+        st.sampled_from([b'"', b"\\", b"(", b")", b" ", b"a", b"BODY[", b"]", b"{1}", b"\t"]),
+        max_size=30,
+    )
+)
+def test_quoted_fast_path_agrees_with_the_regular_expression(pieces: list[bytes]) -> None:
+    from mailstead.proto.imap import lexer
+
+    segment = b"".join(pieces)
+    try:
+        fast: list[bytes] | None = lexer.tokenize(segment)
+    except lexer.LexError:
+        fast = None
+    assert fast == _regex_tokens(segment)

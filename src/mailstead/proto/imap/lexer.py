@@ -15,6 +15,7 @@ import re
 _TOKEN_RE = re.compile(rb'"(?:[^"\\]|\\.)*"|[()]|[^ ()"]+|"')
 # Whitespace that bytes.split() would cut at but IMAP does not treat as a separator.
 _OTHER_SPACE_RE = re.compile(rb"[\t\n\x0b\x0c\r]")
+_QUOTED_SPLIT_RE = re.compile(rb'("(?:[^"\\]|\\.)*")')
 _LITERAL_MARKER_RE = re.compile(rb"(~?)\{([0-9]{1,12})(\+?)\}\Z")
 _VALID_ESCAPES_RE = re.compile(rb'(?:[^\\\r\n]|\\["\\])*\Z')
 _ESCAPE_RE = re.compile(rb"\\(.)", re.S)
@@ -59,11 +60,21 @@ def tokenize(segment: bytes) -> list[bytes]:
     """Split one line segment (without its CRLF) into tokens."""
     if b"\x00" in segment:
         raise LexError("NUL octet in command")
-    if b'"' not in segment and not _OTHER_SPACE_RE.search(segment):
-        # No quoted strings: isolating the parentheses and splitting on spaces gives the
-        # same tokens as the regular expression, three times faster.
-        return segment.replace(b"(", b" ( ").replace(b")", b" ) ").split()
-    tokens: list[bytes] = _TOKEN_RE.findall(segment)
+    if not _OTHER_SPACE_RE.search(segment):
+        # Isolating the parentheses and splitting on spaces gives the same tokens as the
+        # regular expression below, three times faster; quoted strings are cut out first.
+        if b'"' not in segment:
+            return segment.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+        tokens = []
+        for index, piece in enumerate(_QUOTED_SPLIT_RE.split(segment)):
+            if index % 2:
+                tokens.append(piece)
+            elif piece:
+                if b'"' in piece:
+                    raise LexError("Unterminated quoted string")
+                tokens += piece.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+        return tokens
+    tokens = _TOKEN_RE.findall(segment)
     if b'"' in tokens:
         raise LexError("Unterminated quoted string")
     return tokens
