@@ -10,7 +10,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from mailstead.store import Store, create_store, open_store
+from mailstead.store import Delivery, MessageCopy, Store, create_store, open_store
 from mailstead.store.sqlite import SQLiteStore
 from mailstead.store.sqlite_schema import SCHEMA_VERSION
 
@@ -235,3 +235,15 @@ async def test_wal_is_reset_once_a_long_reader_lets_go(store: SQLiteStore) -> No
     assert wal.stat().st_size == 0
     inbox = await store.get_mailbox(account.id, "INBOX")
     assert inbox is not None and inbox.message_count == 30
+
+
+async def test_indexed_text_is_bounded(store: SQLiteStore) -> None:
+    from mailstead.store.sqlite import MAX_INDEXED_CHARS
+
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    text = "a" * MAX_INDEXED_CHARS + " needle-beyond-the-cap"
+    copy = MessageCopy(account.id, b"", b"s", "needle-within " + text)
+    [d] = await store.deliver(Delivery("Q1", b"big message\r\n", [copy]))
+    assert await store.search(d.mailbox_id, "needle-within") == [1]
+    assert await store.search(d.mailbox_id, "needle-beyond") == []
