@@ -298,7 +298,8 @@ class Connection:
             if self._literal_left and len(self._buffer) - self._pos >= self._literal_left:
                 # The usual case: the whole literal is already here. One copy, no views.
                 end = self._pos + self._literal_left
-                self._literal_chunks.append(bytes(self._buffer[self._pos : end]))
+                with memoryview(self._buffer) as view:  # slicing a bytearray would copy twice
+                    self._literal_chunks.append(bytes(view[self._pos : end]))
                 self._literal_left = 0
                 self._pos = end
                 self._scan = max(self._scan, end)
@@ -623,7 +624,8 @@ class Connection:
             return None
         taken = min(available, self._stream_left)
         end = self._pos + taken
-        data = bytes(self._buffer[self._pos : end])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[self._pos : end])
         self._pos = end
         self._scan = max(self._scan, end)
         self._stream_left -= taken
