@@ -476,3 +476,38 @@ def test_real_client_idioms(line: bytes) -> None:
 )
 def test_real_client_idioms_authenticated(line: bytes) -> None:
     assert isinstance(parse_one(line, state=AU), c.Command)
+
+
+def test_rfc7888_literal_plus_example() -> None:
+    conn = in_state(NA)
+    evs = events(conn, b"A001 LOGIN {11+}\r\nFRED FOOBAR {7+}\r\nfat man\r\n", complete=False)
+    assert evs == [c.Login("A001", "FRED FOOBAR", "fat man")]
+
+
+def test_more_rfc_examples() -> None:
+    # RFC 9051 §6.4.5, §6.4.9
+    cmd = parse_one(b"A999 UID FETCH 4827313:4828442 FLAGS\r\n")
+    assert cmd == c.Fetch("A999", seq((4827313, 4828442)), (FetchAttribute("FLAGS"),), True)
+    cmd = parse_one(b"A999 UID SEARCH 1:100 UID 443:557\r\n")
+    assert cmd.key.keys == (
+        s.SearchSequence(seq((1, 100))),
+        s.SearchSequence(seq((443, 557)), uid=True),
+    )
+    # RFC 3516 §4.1
+    cmd = parse_one(b"t FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n")
+    assert cmd.attributes == (
+        FetchAttribute("BINARY.SIZE", Section((2,))),
+        FetchAttribute("BINARY", Section((2,)), True),
+    )
+    # RFC 5258 §5
+    assert parse_one(b'A03 LIST (REMOTE) "" *\r\n', state=AU).selection == ("REMOTE",)
+    cmd = parse_one(b'A05 LIST (SUBSCRIBED) "" "*" RETURN (CHILDREN SUBSCRIBED)\r\n', state=AU)
+    assert cmd.return_options == ("CHILDREN", "SUBSCRIBED")
+    # RFC 7162 §3.1.4.1 (MODSEQ as a fetch attribute) and §3.1.5 (SEARCH MODSEQ)
+    cmd = parse_one(b"a FETCH 1:* (FLAGS MODSEQ)\r\n")
+    assert cmd.attributes[1] == FetchAttribute("MODSEQ")
+    cmd = parse_one(b"a SEARCH MODSEQ 620162338\r\n")
+    assert cmd.key.keys == (s.SearchModSeq(620162338),)
+    # RFC 4315 / RFC 9051 UID EXPUNGE and RFC 5182 after SAVE
+    assert parse_one(b"a UID EXPUNGE $\r\n") == c.Expunge("a", SequenceSet((), saved=True))
+    assert parse_one(b"A304 FETCH $ (UID FLAGS)\r\n").sequence.saved
