@@ -962,13 +962,26 @@ def _search_program(r: _Reader) -> s.SearchAnd:
 
 def _parse_program(r: _Reader) -> s.SearchAnd:
     keys = [_search_key(r)]
-    while r.more():
+    while r.pos < r.n:
         keys.append(_search_key(r))
     return s.SearchAnd(tuple(keys))
 
 
 def _search_key(r: _Reader) -> s.SearchKey:
-    token = r.take("search key")
+    pos = r.pos
+    if pos >= r.n:
+        raise ParseError("Missing search key")
+    token = r.tokens[pos]
+    r.pos = pos + 1
+    if type(token) is bytes:
+        # Keyword keys first: the common case, one dict lookup each.
+        upper = token.upper()
+        simple = _SIMPLE_SEARCH_KEYS.get(upper)
+        if simple is not None:
+            return simple
+        entry = _SEARCH_KEYS.get(upper)
+        if entry is not None:
+            return entry[0](r, entry[1])
     if token == OPEN:
         r.push()
         keys = [_search_key(r)]
@@ -978,13 +991,6 @@ def _search_key(r: _Reader) -> s.SearchKey:
         return keys[0] if len(keys) == 1 else s.SearchAnd(tuple(keys))
     if type(token) is not bytes or token == CLOSE or token[0] == 0x22:
         raise ParseError("Expected a search key")
-    upper = token.upper()
-    simple = _SIMPLE_SEARCH_KEYS.get(upper)
-    if simple is not None:
-        return simple
-    handler = _SEARCH_KEYS.get(upper)
-    if handler is not None:
-        return handler(r, upper.decode("ascii"))
     first = token[0]
     if 0x30 <= first <= 0x39 or first in (0x2A, 0x24):  # digit, "*", "$"
         try:
@@ -1003,7 +1009,7 @@ _SIMPLE_SEARCH_KEYS[b"OLD"] = s.SearchFlag("\\Recent", False)
 
 
 def _key_text(r: _Reader, name: str) -> s.SearchKey:
-    return s.SearchText(name, r.text(f"{name} string"))
+    return s.SearchText(name, r.text("search string"))
 
 
 def _key_header(r: _Reader, name: str) -> s.SearchKey:
@@ -1017,7 +1023,7 @@ def _key_date(r: _Reader, name: str) -> s.SearchKey:
 
 
 def _key_size(r: _Reader, name: str) -> s.SearchKey:
-    return s.SearchSize(name, r.number(f"{name} size"))
+    return s.SearchSize(name, r.number("size"))
 
 
 def _key_keyword(r: _Reader, name: str) -> s.SearchKey:
@@ -1056,32 +1062,32 @@ def _key_modseq(r: _Reader, name: str) -> s.SearchKey:
 
 
 def _key_within(r: _Reader, name: str) -> s.SearchKey:
-    return s.SearchWithin(name, r.number(f"{name} interval", nonzero=True))
+    return s.SearchWithin(name, r.number("interval", nonzero=True))
 
 
 def _key_object_id(r: _Reader, name: str) -> s.SearchKey:
     return s.SearchObjectId(name, r.atom(name.lower()))
 
 
-_SEARCH_KEYS: dict[bytes, Callable[[_Reader, str], s.SearchKey]] = {
-    b"NOT": _key_not,
-    b"OR": _key_or,
-    b"UID": _key_uid,
-    b"HEADER": _key_header,
-    b"LARGER": _key_size,
-    b"SMALLER": _key_size,
-    b"KEYWORD": _key_keyword,
-    b"UNKEYWORD": _key_keyword,
-    b"MODSEQ": _key_modseq,
-    b"OLDER": _key_within,
-    b"YOUNGER": _key_within,
-    b"EMAILID": _key_object_id,
-    b"THREADID": _key_object_id,
+_SEARCH_KEYS: dict[bytes, tuple[Callable[[_Reader, str], s.SearchKey], str]] = {
+    b"NOT": (_key_not, "NOT"),
+    b"OR": (_key_or, "OR"),
+    b"UID": (_key_uid, "UID"),
+    b"HEADER": (_key_header, "HEADER"),
+    b"LARGER": (_key_size, "LARGER"),
+    b"SMALLER": (_key_size, "SMALLER"),
+    b"KEYWORD": (_key_keyword, "KEYWORD"),
+    b"UNKEYWORD": (_key_keyword, "UNKEYWORD"),
+    b"MODSEQ": (_key_modseq, "MODSEQ"),
+    b"OLDER": (_key_within, "OLDER"),
+    b"YOUNGER": (_key_within, "YOUNGER"),
+    b"EMAILID": (_key_object_id, "EMAILID"),
+    b"THREADID": (_key_object_id, "THREADID"),
 }
 for _name in s.TEXT_KEYS:
-    _SEARCH_KEYS[_name.encode()] = _key_text
+    _SEARCH_KEYS[_name.encode()] = (_key_text, _name)
 for _name in s.DATE_KEYS:
-    _SEARCH_KEYS[_name.encode()] = _key_date
+    _SEARCH_KEYS[_name.encode()] = (_key_date, _name)
 
 
 def _sort(r: _Reader, tag: str, uid: bool) -> c.Sort:
