@@ -247,3 +247,36 @@ async def test_indexed_text_is_bounded(store: SQLiteStore) -> None:
     [d] = await store.deliver(Delivery("Q1", b"big message\r\n", [copy]))
     assert await store.search(d.mailbox_id, "needle-within") == [1]
     assert await store.search(d.mailbox_id, "needle-beyond") == []
+
+
+async def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
+    from mailstead.store.sqlite_schema import MIGRATIONS
+
+    path = tmp_path / "mail.db"
+    conn = apsw.Connection(str(path))
+    conn.execute("PRAGMA journal_mode = WAL")
+    MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO domains (name, created) VALUES ('example.test', 0);"
+        "INSERT INTO accounts (domain_id, address, password_hash, created) "
+        "VALUES (1, 'a@example.test', 'h', 0);"
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highest_modseq) "
+        "VALUES (1, 'INBOX', 7, 2, 2);"
+        "INSERT INTO blobs (sha256, size, data) VALUES (x'00', 5, x'6869210d0a');"
+        "INSERT INTO search (rowid, text) VALUES (1, 'hi there');"
+        "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, modseq, structure)"
+        " VALUES (1, 1, 1, 5, 0, 2, x'');"
+    )
+    conn.close()
+    store = await open_store(f"sqlite://{path}")
+    try:
+        assert (await store.stats()).extra["schema_version"] == SCHEMA_VERSION
+        assert await store.check_integrity() == []
+        [summary] = await store.list_messages(1)
+        assert summary.queue_id == "" and summary.size == 5
+        assert await store.search(1, "there") == [1]
+        [d] = await store.deliver(delivery("Q1", message(), 1))
+        assert d.uid == 2
+    finally:
+        await store.close()
