@@ -55,7 +55,8 @@ LIST_SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "S
 LIST_RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "MYRIGHTS"})
 MONTH_NUMBERS = {m.upper().encode(): i + 1 for i, m in enumerate(s.MONTHS)}
 
-_TAG_RE = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\+]+\Z")
+# RFC 9051 tag: ASTRING-CHAR but "+"; 7-bit only, so that it echoes back unchanged.
+_TAG_RE = re.compile(rb"[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+\Z")
 _NUMBER_RE = re.compile(rb"[0-9]{1,20}\Z")
 _DATE_RE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})\Z")
 _DATE_TIME_RE = re.compile(
@@ -128,7 +129,7 @@ def parse_tag(tokens: list) -> str | None:
         return tag.decode("ascii")
     if not _TAG_RE.match(tag):
         return None
-    return tag.decode("ascii", "replace")
+    return tag.decode("ascii")
 
 
 def command_class(tokens: list) -> type[c.Command] | None:
