@@ -102,8 +102,11 @@ async def drain_all(host: str, port: int, users: list[str], clients: int) -> tup
     return totals[0], totals[1]
 
 
-def run(target: Target, users: int, per_user: int, size: int, clients: int) -> dict:
-    fill(target, users, per_user, size, parallel=10)
+def run(
+    target: Target, users: int, per_user: int, size: int, clients: int, do_fill: bool = True
+) -> dict:
+    if do_fill:
+        fill(target, users, per_user, size, parallel=10)
     roots = target.pids()
     rss_idle, pss_idle = idle_memory(roots)
     sampler = MemorySampler(roots)
@@ -157,11 +160,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10, help="parallel POP3 sessions")
     parser.add_argument("--reset", action="store_true", help="reset the target's store first")
     parser.add_argument("--out", type=Path, help="append the JSON result to this file")
+    parser.add_argument("--fill-only", action="store_true", help="fill, do not drain")
+    parser.add_argument("--no-fill", action="store_true", help="drain what a --fill-only left")
     args = parser.parse_args()
     target = TARGETS[args.target]()
     if args.reset:
         target.reset()
-    result = run(target, args.users, args.per_user, args.size, args.clients)
+    if args.fill_only:
+        fill(target, args.users, args.per_user, args.size, parallel=10)
+        return
+    result = run(
+        target, args.users, args.per_user, args.size, args.clients, do_fill=not args.no_fill
+    )
     line = json.dumps(result)
     print(line)
     if args.out:

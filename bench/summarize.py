@@ -74,6 +74,25 @@ def summarize(results: list[dict]) -> str:
                     peer_value = medians[PEER][key]
                     ratios.append(f"{figures[key] / peer_value:.2f}x" if peer_value else "n/a")
                 lines.append(f"| **{target} / peer** | | " + " | ".join(ratios) + " |")
+                # Run i of each target ran back to back, under the same load from the rest
+                # of the machine: their ratio is steadier than the ratio of medians.
+                key = columns[0][0]
+                paired = [
+                    ours[key] / theirs[key]
+                    for ours, theirs in zip(by_target[target], by_target[PEER], strict=False)
+                    if theirs[key]
+                ]
+                if paired:
+                    each = ", ".join(f"{ratio:.2f}" for ratio in paired)
+                    lines.append(
+                        f"\n{target} / peer {columns[0][1]}, run by run: [{each}], "
+                        f"median **{statistics.median(paired):.2f}x**"
+                    )
+        loads = [r["loadavg_1m"] for runs in by_target.values() for r in runs if "loadavg_1m" in r]
+        if loads:
+            lines.append(
+                f"\nmachine load average (1 min) during these runs: {min(loads)}–{max(loads)}"
+            )
         incomplete = [
             r for runs in by_target.values() for r in runs
             if r.get("stored", r.get("retrieved")) != r.get("messages", r.get("users", 0) * r.get("per_user", 0))
