@@ -293,3 +293,89 @@ def test_pop3_deletes_only_on_quit(server_factory: ServerFactory) -> None:
         assert pop.multiline().split(b"\r\n") == [
             b"1 " + lines[0].split()[1], b"2 " + lines[2].split()[1], b""]
     assert_healthy(server)
+
+
+def test_the_maildrop_is_frozen_and_idle_sessions_end_without_deleting(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory({"limits": {"pop3_idle_timeout": 1}}, users=USERS)
+    send(server, ["alice@example.test"], b"Subject: first\r\n\r\nx\r\n")
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.login("alice@example.test")
+        stat = pop.cmd("STAT")
+        send(server, ["alice@example.test"], b"Subject: second\r\n\r\nx\r\n")
+        assert pop.cmd("STAT") == stat  # frozen at login
+        assert pop.cmd("RETR 2").startswith(b"-ERR")
+        assert pop.cmd("DELE 1").startswith(b"+OK")
+        # Silence: the server ends the session, applying nothing.
+        pop.sock.settimeout(10)
+        assert pop.line().startswith(b"-ERR")
+        assert pop.sock.recv(100) == b""
+    assert len(read_mailbox(server, "alice@example.test")) == 2
+    # The lock went with the session.
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.login("alice@example.test")
+        assert pop.cmd("STAT").startswith(b"+OK 2 ")
+    assert_healthy(server)
+
+
+def test_pop3_connection_limits(server_factory: ServerFactory) -> None:
+    server = server_factory({"limits": {"max_connections_per_ip": 2}}, users=USERS)
+    held = [Pop(server.host, server.pop3_port), Pop(server.host, server.pop3_port)]
+    sock = socket.create_connection((server.host, server.pop3_port), 5)
+    sock.settimeout(5)
+    data = b""
+    while chunk := sock.recv(1000):
+        data += chunk
+    assert data.startswith(b"-ERR")
+    sock.close()
+    for pop in held:
+        assert pop.cmd("NOOP").startswith(b"-ERR")  # AUTHORIZATION state, but alive
+        pop.close()
+    assert_healthy(server)
+
+
+def test_shutdown_applies_no_deletions(server_factory: ServerFactory) -> None:
+    server = server_factory(users=USERS)
+    send(server, ["alice@example.test"], b"Subject: keep\r\n\r\nx\r\n")
+    pop = Pop(server.host, server.pop3_port)
+    pop.login("alice@example.test")
+    assert pop.cmd("DELE 1").startswith(b"+OK")
+    assert server.stop() == 0
+    pop.sock.settimeout(5)
+    rest = pop.buf
+    try:
+        while chunk := pop.sock.recv(1000):
+            rest += chunk
+    except OSError:
+        pass
+    pop.close()
+    assert rest == b"" or rest.startswith(b"-ERR")
+    assert len(read_mailbox(server, "alice@example.test")) == 1
+    assert "Traceback" not in server.log_text()
+
+
+def test_pipelined_pop3_session(server_factory: ServerFactory) -> None:
+    server = server_factory(users=USERS)
+    for n in range(3):
+        send(server, ["alice@example.test"], b"Subject: p%d\r\n\r\n.dot\r\n" % n)
+    stored = read_mailbox(server, "alice@example.test")
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.sock.sendall(b"USER alice@example.test\r\nPASS secret-password\r\nSTAT\r\n"
+                         b"RETR 1\r\nRETR 2\r\nDELE 1\r\nRETR 1\r\nLIST\r\nRETR 3\r\nQUIT\r\n")
+        assert pop.line().startswith(b"+OK")
+        assert pop.line().startswith(b"+OK")
+        assert pop.line().startswith(b"+OK 3 ")
+        for n in (0, 1):
+            assert pop.line().startswith(b"+OK")
+            assert unstuff(pop.multiline()) == stored[n]
+        assert pop.line().startswith(b"+OK")
+        assert pop.line().startswith(b"-ERR")
+        assert pop.line().startswith(b"+OK")
+        assert pop.multiline().split(b"\r\n")[:2] == [b"2 %d" % len(stored[1]),
+                                                    b"3 %d" % len(stored[2])]
+        assert pop.line().startswith(b"+OK")
+        assert unstuff(pop.multiline()) == stored[2]
+        assert pop.line().startswith(b"+OK")
+    assert read_mailbox(server, "alice@example.test") == stored[1:]
+    assert_healthy(server)
