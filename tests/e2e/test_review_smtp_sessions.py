@@ -10,6 +10,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from mailstead.testing import MailsteadServer, ServerFactory, client_tls_context, read_mailbox
 
 USERS = {"alice@example.test": "secret-password", "bob@example.test": "secret-password"}
@@ -334,3 +336,45 @@ def test_client_that_never_reads_replies(server_factory: ServerFactory) -> None:
     assert_healthy(server)
     sock.close()
     assert_healthy(server)
+
+
+def test_sigterm_lets_a_message_in_flight_finish(server_factory: ServerFactory) -> None:
+    server = server_factory(users=USERS)
+    idle = open_session(server)
+    busy = open_session(server)
+    assert busy.cmd("MAIL FROM:<s@sender.test>")[0] == 250
+    assert busy.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert busy.cmd("DATA")[0] == 354
+    busy.send(b"Subject: in flight\r\n\r\n")
+    assert server.proc is not None
+    server.proc.terminate()
+    # The idle session is told at once; the one in DATA may finish its message.
+    code, _ = idle.reply()
+    assert code == 421
+    busy.send(b"body\r\n.\r\n")
+    code, text = busy.reply()
+    assert code == 250, text
+    with contextlib.suppress(ConnectionError):
+        busy.reply()  # 421 after the message, or just the close
+    assert server.proc.wait(20) == 0
+    idle.close()
+    busy.close()
+    assert [m.endswith(b"Subject: in flight\r\n\r\nbody\r\n") for m in
+            read_mailbox(server, "alice@example.test")] == [True]
+    assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.xfail(strict=True, reason="store/names.normalize_domain keeps U-labels as given and "
+                   "never maps A-labels (xn--) to them: mail for an IDN domain in its ASCII form "
+                   "is refused as relaying (554 5.7.1)")
+def test_idn_domains_match_in_either_form(server_factory: ServerFactory) -> None:
+    """RFC 5890/6531: an A-label and its U-label name the same domain."""
+    server = server_factory(users=USERS)
+    server.cli("domain", "add", "bücher.test")
+    server.add_user("jörg@bücher.test")
+    with open_session(server) as raw:
+        assert raw.cmd(b"MAIL FROM:<s@sender.test> SMTPUTF8")[0] == 250
+        assert raw.cmd("RCPT TO:<jörg@bücher.test>".encode())[0] == 250
+        assert raw.cmd("RCPT TO:<jörg@BÜCHER.test>".encode())[0] == 250
+        code, text = raw.cmd("RCPT TO:<jörg@xn--bcher-kva.test>".encode())
+        assert code == 250, f"A-label of a local domain refused: {code} {text}"
