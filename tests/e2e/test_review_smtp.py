@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import socket
+import time
 
 from mailstead.testing import MailsteadServer, ServerFactory, read_mailbox
 
@@ -485,4 +486,38 @@ def test_bdat_huge_size_is_refused_or_bounded(server_factory: ServerFactory) -> 
         replies = drain_replies(raw, 5)
         assert replies and all(code >= 400 for code in replies), replies
     assert read_mailbox(server, "alice@example.test") == []
+    assert_healthy(server)
+
+
+def test_dot_stuffing_survives_every_split_of_the_stream(server_factory: ServerFactory) -> None:
+    """The end marker and stuffed dots, cut at every byte across two TCP segments."""
+    server = server_factory(users=USERS)
+    content = b"Subject: split\r\n\r\na\r\n..b\r\n.\r\n"  # as sent: stuffed
+    expected = b"Subject: split\r\n\r\na\r\n.b\r\n"
+    with open_session(server) as raw:
+        raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for cut in range(1, len(content)):
+            assert raw.cmd("MAIL FROM:<s@sender.test>")[0] == 250
+            assert raw.cmd("RCPT TO:<alice@example.test>")[0] == 250
+            assert raw.cmd("DATA")[0] == 354
+            raw.send(content[:cut])
+            time.sleep(0.02)
+            raw.send(content[cut:])
+            code, text = raw.reply()
+            assert code == 250, (cut, text)
+    stored = read_mailbox(server, "alice@example.test")
+    assert len(stored) == len(content) - 1
+    for n, message in enumerate(stored, 1):
+        assert message.endswith(b"\r\n" + expected), n
+    assert_healthy(server)
+
+
+def test_data_content_is_unstuffed_byte_exact(server_factory: ServerFactory) -> None:
+    server = server_factory(users=USERS)
+    body = (b"Subject: exact\r\n\r\n.\r\n..\r\n...\r\n.x\r\n x\r\n\t\r\n\r\n\xff\xfe 8bit\r\n"
+            b"trailing spaces   \r\n" + b"\r\n" * 3)
+    with smtplib.SMTP(server.host, server.smtp_port, timeout=10) as smtp:
+        assert smtp.sendmail("s@sender.test", ["alice@example.test"], body) == {}
+    [stored] = read_mailbox(server, "alice@example.test")
+    assert stored.endswith(b"\r\n" + body)
     assert_healthy(server)
