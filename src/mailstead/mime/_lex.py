@@ -139,10 +139,9 @@ def parse_dot_atom(c: Cursor) -> tuple[int, bytes]:
             return 1, bytes(out)
         c.pos += 1
         out += b"."
-        if skip_lwsp(c) <= 0:
-            return -1, bytes(out)  # a dot-atom does not end with a dot
-        if not ATEXT[c.data[c.pos]]:
-            return -1, bytes(out)  # nor has an empty atom after a dot
+        ret = skip_lwsp(c)
+        if ret <= 0:
+            return ret, bytes(out)  # Dovecot 2.3.19 accepts a trailing dot (obs-local-part)
 
 
 def parse_quoted_string(c: Cursor) -> tuple[int, bytes]:
@@ -260,20 +259,27 @@ def parse_domain(c: Cursor) -> tuple[int, bytes]:
     return parse_dot_atom(c)
 
 
-def parse_content_type(c: Cursor) -> tuple[int, bytes]:
-    """type "/" subtype; on error the part parsed so far is returned."""
+def parse_content_type(c: Cursor) -> tuple[int, bytes, bytes]:
+    """type "/" subtype, as (ret, type, subtype); ret -1 if broken.
+
+    A broken value keeps what Dovecot 2.3.19 keeps (clients have seen these answers for
+    years): a lone type that ends the value (``text``, ``text (comment)``) stays with an
+    empty subtype; anything else broken (``text;x=y``, ``text/``, junk after the
+    subtype) gives an empty type and subtype."""
     if skip_lwsp(c) <= 0:
-        return -1, b""
+        return -1, b"", b""
     ret, main = parse_mime_token(c)
-    if ret <= 0:
-        return -1, main
+    if ret <= 0 or not main:
+        return -1, main, b""
     if c.data[c.pos] != 0x2F:
-        return -1, main
+        return -1, b"", b""
     c.pos += 1
     if skip_lwsp(c) <= 0:
-        return -1, main + b"/"
+        return -1, b"", b""
     ret, sub = parse_mime_token(c)
-    return ret, main + b"/" + sub
+    if ret < 0 or not sub or (c.pos < c.end and c.data[c.pos] != 0x3B):
+        return -1, b"", b""
+    return ret, main, sub
 
 
 def parse_content_param(c: Cursor) -> tuple[int, bytes, bytes]:

@@ -128,6 +128,12 @@ def _part(raw: bytes, node: Node, ext: bool) -> bytes:
     elif node.ctype is None:
         head = b'"text" "plain"'
         text = True
+    elif node.ctype.lower() == b"multipart" or (
+        node.ctype.lower() == b"message" and (node.csub or b"").lower() == b"rfc822"
+    ):
+        # A container we did not open (broken, or nested too deep) is opaque data.
+        head = b'"application" "octet-stream"'
+        text = False
     else:
         head = nstring(node.ctype) + b" " + nstring(node.csub or b"")
         text = node.kind == TEXT and node.ctype.lower() == b"text"

@@ -377,19 +377,9 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
             seen.add(b"type")
             c = Cursor(f.value)
             skip_lwsp(c)
-            ret, value = parse_content_type(c)
-            main, slash, sub = value.partition(b"/")
-            if not (main and slash and sub) or (ret > 0 and c.data[c.pos] != 0x3B):
-                # Unparseable (no subtype, or junk where ";" belongs): Dovecot reports an
-                # empty type and ignores the parameters; we follow it (docs/mime.md).
-                node.ctype, node.csub, node.kind = b"", b"", OTHER
-                continue
-            slash = value.find(b"/")
-            if slash >= 0:
-                node.ctype, node.csub = value[:slash], value[slash + 1 :]
-            else:
-                node.ctype, node.csub = value, None
-            low = value.lower()
+            ret, main, sub = parse_content_type(c)
+            node.ctype, node.csub = main, sub
+            low = (main + b"/" + sub if ret >= 0 else main).lower()
             if low == b"message/rfc822":
                 node.kind = MESSAGE
             elif low.startswith(b"multipart/"):
