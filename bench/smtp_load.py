@@ -42,7 +42,15 @@ def wait_stored(target: Target, expected: int, driver: subprocess.Popen, timeout
         time.sleep(POLL_S)
 
 
-def run(target: Target, messages: int, size: int, sessions: int, rcpt: str, timeout: float) -> dict:
+def run(
+    target: Target,
+    messages: int,
+    size: int,
+    sessions: int,
+    rcpt: str,
+    timeout: float,
+    reuse_connections: bool = False,
+) -> dict:
     smtp_source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
     host, port = target.smtp
     command = [
@@ -60,6 +68,8 @@ def run(target: Target, messages: int, size: int, sessions: int, rcpt: str, time
         rcpt,
         f"{host}:{port}",
     ]
+    if reuse_connections:
+        command.insert(1, "-d")  # several messages per connection (default: one each)
     roots = target.pids()
     baseline = target.counter.count()
     rss_idle, pss_idle = idle_memory(roots)
@@ -112,13 +122,22 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--rcpt", default="u1@bench.test")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--reuse-connections", action="store_true", help="smtp-source -d")
     parser.add_argument("--reset", action="store_true", help="reset the target's store first")
     parser.add_argument("--out", type=Path, help="append the JSON result to this file")
     args = parser.parse_args()
     target = TARGETS[args.target]()
     if args.reset:
         target.reset()
-    result = run(target, args.messages, args.size, args.sessions, args.rcpt, args.timeout)
+    result = run(
+        target,
+        args.messages,
+        args.size,
+        args.sessions,
+        args.rcpt,
+        args.timeout,
+        args.reuse_connections,
+    )
     line = json.dumps(result)
     print(line)
     if args.out:
