@@ -379,3 +379,20 @@ def test_pipelined_pop3_session(server_factory: ServerFactory) -> None:
         assert pop.line().startswith(b"+OK")
     assert read_mailbox(server, "alice@example.test") == stored[1:]
     assert_healthy(server)
+
+
+def test_account_deleted_during_a_session(server_factory: ServerFactory) -> None:
+    """`mailstead user del` while the user is logged in: the session ends cleanly, with
+    no internal error and no traceback (the messages it meant to delete are gone anyway)."""
+    server = server_factory(users=USERS)
+    send(server, ["alice@example.test", "bob@example.test"], b"Subject: both\r\n\r\nx\r\n")
+    send(server, ["alice@example.test"], b"Subject: alice\r\n\r\nx\r\n")
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.login("alice@example.test")
+        assert pop.cmd("DELE 1").startswith(b"+OK")
+        server.cli("user", "del", "alice@example.test", "--yes")
+        assert pop.cmd("RETR 2").startswith(b"-ERR")
+        reply = pop.cmd("QUIT")
+        assert reply.startswith(b"+OK"), reply
+    assert len(read_mailbox(server, "bob@example.test")) == 1  # the shared blob survives
+    assert_healthy(server)

@@ -45,7 +45,7 @@ from mailstead.proto.pop3.server import (
     ServerConnection,
     State,
 )
-from mailstead.store.base import MessageSummary
+from mailstead.store.base import MessageSummary, NotFound
 
 log = logging.getLogger("mailstead.pop3")
 
@@ -614,6 +614,11 @@ class Pop3Session(asyncio.Protocol):
         if uids:
             try:
                 removed = list(await self.store.expunge(drop.mailbox_id, uids))
+            except NotFound:
+                # The account (and its mailbox) was deleted during the session, e.g. with
+                # `mailstead user del`: what the client asked to delete is gone already.
+                log.info("pop3[%d] %s: mailbox of %s removed during the session", self.id,
+                         self.ip, self.user)
             except Exception:
                 log.exception("pop3[%d] %s: expunge failed", self.id, self.ip)
                 self._write(err("Some deleted messages not removed", ResponseCode.SYS_TEMP))
