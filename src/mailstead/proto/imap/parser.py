@@ -807,8 +807,24 @@ def _fetch_items(
     token = r.take("fetch attributes")
     attributes: list[f.FetchAttribute] = []
     if token == OPEN:
-        while not r.close_or_none():
+        # Section-less attributes (UID, FLAGS, ...) are most of every list: one dict lookup
+        # each, without a method call per token.
+        tokens, pos, n = r.tokens, r.pos, r.n
+        while pos < n:
+            token = tokens[pos]
+            if token == CLOSE:
+                break
+            simple = _SIMPLE_BY_WORD.get(token.upper()) if type(token) is bytes else None
+            if simple is not None:
+                attributes.append(simple)
+                pos += 1
+                continue
+            r.pos = pos
             attributes.append(_fetch_attribute(r, r.word("fetch attribute")))
+            pos = r.pos
+        else:
+            raise ParseError("Missing )")
+        r.pos = pos + 1
         if not attributes:
             raise ParseError("Empty fetch attribute list")
     elif type(token) is bytes:
@@ -853,9 +869,16 @@ def _plain_field_names(r: _Reader) -> list[str]:
 
 def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
     upper = word.upper()
-    attribute = _SIMPLE_BY_WORD.get(upper) or _ATTRIBUTE_CACHE.get(upper)
+    attribute = (
+        _SIMPLE_BY_WORD.get(upper) or _WHOLE_SECTIONS.get(upper) or _ATTRIBUTE_CACHE.get(upper)
+    )
     if attribute is not None:
         return attribute
+    head = _FIELDS_SECTIONS.get(upper)
+    if head is not None:
+        attribute = _header_fields_attribute(r, *head)
+        if attribute is not None:
+            return attribute
     match = _SECTION_OPEN_RE.match(upper)
     if match is None:
         raise ParseError(f"Unknown fetch attribute {word.decode('ascii', 'replace')}")
@@ -916,6 +939,51 @@ def _fetch_attribute(r: _Reader, word: bytes) -> f.FetchAttribute:
             _ATTRIBUTE_CACHE.clear()
         _ATTRIBUTE_CACHE[upper] = attribute
     return attribute
+
+
+def _header_fields_attribute(
+    r: _Reader, peek: bool, text: str
+) -> f.FetchAttribute | None:
+    """``BODY.PEEK[HEADER.FIELDS (From To ...)]`` with plain names and no partial, the usual
+    client header fetch, without the section regexes; None (nothing consumed) otherwise."""
+    tokens, pos = r.tokens, r.pos
+    if pos >= r.n or tokens[pos] != OPEN:
+        return None
+    r.pos = pos + 1
+    names = _plain_field_names(r)
+    end = r.pos
+    if not names or end + 1 >= r.n or tokens[end + 1] != b"]":
+        r.pos = pos
+        return None
+    r.pos = end + 2
+    return f.FetchAttribute("BODY", f.Section((), text, tuple(names)), peek)
+
+
+def _static_sections() -> tuple[dict[bytes, f.FetchAttribute], dict[bytes, tuple[bool, str]]]:
+    """Section words without part numbers or partials, known in advance: complete ones
+    (``BODY.PEEK[]``, ``BINARY[]``, ``BODY[TEXT]``) and the openers of a header field list
+    (``BODY.PEEK[HEADER.FIELDS``). A dict hit replaces three regex matches on first sight."""
+    whole: dict[bytes, f.FetchAttribute] = {}
+    for kind, name, peek in (
+        ("BODY", "BODY", False),
+        ("BODY.PEEK", "BODY", True),
+        ("BINARY", "BINARY", False),
+        ("BINARY.PEEK", "BINARY", True),
+        ("BINARY.SIZE", "BINARY.SIZE", False),
+    ):
+        texts: tuple[str | None, ...] = (None, "HEADER", "TEXT") if name == "BODY" else (None,)
+        for text in texts:
+            word = f"{kind}[{text or ''}]".encode()
+            whole[word] = f.FetchAttribute(name, f.Section((), text), peek)
+    fields = {
+        f"{kind}[{text}".encode(): (kind == "BODY.PEEK", text)
+        for kind in ("BODY", "BODY.PEEK")
+        for text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT")
+    }
+    return whole, fields
+
+
+_WHOLE_SECTIONS, _FIELDS_SECTIONS = _static_sections()
 
 
 # --- search --------------------------------------------------------------------------------

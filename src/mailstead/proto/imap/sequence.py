@@ -46,6 +46,13 @@ class SequenceSet:
                 return cls(((number, number),))
         if raw == b"$":
             return SAVED
+        # One range ("1:*", "5:9"), the usual shape: no regex, no list.
+        first, sep, last = raw.partition(b":")
+        if sep and _is_number(first) and (last == b"*" or _is_number(last)):
+            lo = int(first)
+            hi = STAR if last == b"*" else int(last)
+            if lo <= MAX_NUMBER and hi <= MAX_NUMBER:
+                return cls(((lo, hi),))
         if not _SEQ_RE.match(raw):
             raise ValueError("invalid sequence set")
         ranges: list[tuple[int, int]] = []
@@ -117,6 +124,11 @@ class SequenceSet:
         for lo, hi in self.resolve(largest):
             stop = min(hi, largest) if clip else hi
             yield from range(lo, stop + 1)
+
+
+def _is_number(raw: bytes) -> bool:
+    """A sequence number as the grammar has it: 1 to 10 ASCII digits, no leading zero."""
+    return 0 < len(raw) <= 10 and raw.isdigit() and raw[0] != 0x30
 
 
 SAVED = SequenceSet((), saved=True)
