@@ -9,7 +9,7 @@ is computed here, once per copy, over exactly the bytes the client will read (pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailstead.mime import analyse
 from mailstead.store import Account, DeliveredCopy, Delivery, MessageCopy, Store
@@ -56,6 +56,11 @@ def build_delivery(
                     recipient=recipient.address,
                 )
             )
+    if len(copies) > 1:
+        # The store indexes one search text per blob, shared by every copy: it must not carry
+        # one recipient's Delivered-To into the others' SEARCH (a Bcc recipient would show).
+        shared_text = analyse(blob).search_text()
+        copies = [replace(copy, search_text=shared_text) for copy in copies]
     return Delivery(queue_id=queue_id, blob=blob, copies=copies, envelope_sender=sender)
 
 

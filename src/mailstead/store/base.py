@@ -104,7 +104,11 @@ class MessageCopy:
     account_id: int
     prefix: bytes  # per-recipient header lines (CRLF-terminated), prepended to the blob
     structure: bytes  # MessageInfo.dumps() of prefix + blob
-    search_text: str  # text to index for SEARCH (headers decoded, text parts in UTF-8)
+    # Text to index for SEARCH (headers decoded, text parts in UTF-8). Back ends index one
+    # text per blob, shared by every copy of the delivery (the first copy's), so when there
+    # are several copies it must be the blob's text alone: a prefix's Delivered-To would
+    # show one recipient (perhaps a Bcc) to the others' SEARCH.
+    search_text: str
     mailbox: str = "INBOX"
     flags: frozenset[str] = frozenset()
     recipient: str = ""  # the envelope recipient as given (for the journey log)
