@@ -112,6 +112,39 @@ def bodystructure(raw: bytes, node: Node, extended: bool) -> bytes:
     return b"(" + _part(raw, node, extended) + b")"
 
 
+def message_bodystructure(raw: bytes, root: Node, extended: bool) -> bytes:
+    """BODY/BODYSTRUCTURE of a whole message.
+
+    A message that is plain 7-bit text (text/plain, at most a charset=us-ascii
+    parameter, nothing else) is described in Dovecot's canonical lower-case form
+    whatever the header's spelling, as Dovecot answers it."""
+    if _is_plain_7bit(root):
+        out = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d %d' % (
+            root.size,
+            root.lines,
+        )
+        return out + (b" NIL NIL NIL NIL)" if extended else b")")
+    return bodystructure(raw, root, extended)
+
+
+def _is_plain_7bit(node: Node) -> bool:
+    if node.kind != TEXT or node.children:
+        return False
+    if node.csub is not None and node.csub.lower() != b"plain":
+        return False
+    if node.params and (
+        len(node.params) > 1
+        or node.params[0][0].lower() != b"charset"
+        or node.params[0][1].lower() != b"us-ascii"
+    ):
+        return False
+    if node.cid is not None or node.desc is not None:
+        return False
+    if node.cte is not None and node.cte.lower() != b"7bit":
+        return False
+    return node.md5 is None and node.disp is None and node.lang is None and node.loc is None
+
+
 def _part(raw: bytes, node: Node, ext: bool) -> bytes:
     if node.kind == MULTIPART:
         if node.children:
@@ -185,7 +218,7 @@ def envelope_fields(fields: list[Field]) -> list[list[bytes]]:
     vals: list[list[bytes]] = [[] for _ in range(10)]
     for f in fields:
         i = _ENVELOPE_FIELDS.get(f.name.lower())
-        if i is not None:
+        if i is not None and f.colon:
             vals[i].append(f.value)
     return vals
 

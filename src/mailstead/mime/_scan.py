@@ -40,9 +40,10 @@ OTHER = 3
 class Field:
     """One header field: its name, its value as Dovecot's parser joins it, its byte range."""
 
-    __slots__ = ("end", "name", "start", "value")
+    __slots__ = ("colon", "end", "name", "start", "value")
 
-    def __init__(self, name: bytes, value: bytes, start: int, end: int) -> None:
+    def __init__(self, name: bytes, value: bytes, start: int, end: int, colon: bool) -> None:
+        self.colon = colon  # False for a line without ":" (kept for offsets, else ignored)
         self.name = name
         self.value = value  # after ":" and leading blanks; continuation lines joined by LF
         self.start = start
@@ -247,7 +248,7 @@ class Scanner:
                     if v == line_end and line_end > colon + 1:
                         v = colon + 2  # all blanks: drop only the first
                     value = raw[v:line_end]
-                fields.append(Field(name, value, pos, next_pos))
+                fields.append(Field(name, value, pos, next_pos, colon >= 0))
             pos = next_pos
         node.bstart = pos
         return None
@@ -262,6 +263,8 @@ class Scanner:
         seen_type = False
         content_fields: list[Field] = []
         for f in node.fields:
+            if not f.colon:
+                continue  # a line without ":" is no field (Dovecot ignores it too)
             name = f.name
             if len(name) >= 8 and name[:8].lower() == b"content-":
                 content_fields.append(f)

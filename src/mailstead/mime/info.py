@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 from . import _scan
-from ._render import bodystructure, envelope
+from ._render import envelope, message_bodystructure
 from ._scan import MESSAGE, MULTIPART, TEXT, Node
 from .addresses import Address, parse_addresses
 from .text import decode_bytes, decode_header_bytes, decode_transfer, decode_words
@@ -343,7 +343,7 @@ def _body_text(raw: bytes, root: Node) -> str:
     def walk(node: Node, is_message: bool) -> None:
         nonlocal total
         if is_message:
-            out.append(_header_text((f.name, f.value) for f in node.fields))
+            out.append(_header_text((f.name, f.value) for f in node.fields if f.colon))
         if node.kind == MULTIPART:
             for c in node.children:
                 walk(c, False)
@@ -448,9 +448,9 @@ def analyse_strict(raw: bytes) -> MessageInfo:
         size=root.message_size,
         body_start=root.bstart,
         envelope_bytes=b"(" + envelope(root.fields) + b")",
-        bodystructure_bytes=bodystructure(raw, root, True),
-        body_bytes=bodystructure(raw, root, False),
-        header_fields=[(f.name, f.value) for f in root.fields],
+        bodystructure_bytes=message_bodystructure(raw, root, True),
+        body_bytes=message_bodystructure(raw, root, False),
+        header_fields=[(f.name, f.value) for f in root.fields if f.colon],
         parts=_number_parts(root),
         body_text=None,
         source=(raw, root),
