@@ -65,6 +65,21 @@ def tokenize(segment: bytes) -> list[bytes]:
         # regular expression below, three times faster; quoted strings are cut out first.
         if b'"' not in segment:
             return segment.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+        if b"\\" not in segment:
+            # Without escapes every quote opens or closes a string: splitting on quotes finds
+            # them (odd pieces are their contents), three times faster than the regex below.
+            pieces = segment.split(b'"')
+            if not len(pieces) % 2:
+                raise LexError("Unterminated quoted string")
+            tokens = []
+            last = len(pieces) - 1
+            for index in range(0, last, 2):
+                if piece := pieces[index]:
+                    tokens += piece.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+                tokens.append(b'"' + pieces[index + 1] + b'"')
+            if piece := pieces[last]:
+                tokens += piece.replace(b"(", b" ( ").replace(b")", b" ) ").split()
+            return tokens
         tokens = []
         for index, piece in enumerate(_QUOTED_SPLIT_RE.split(segment)):
             if index % 2:

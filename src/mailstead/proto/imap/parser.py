@@ -57,7 +57,6 @@ MONTH_NUMBERS = {m.upper().encode(): i + 1 for i, m in enumerate(s.MONTHS)}
 
 # RFC 9051 tag: ASTRING-CHAR but "+"; 7-bit only, so that it echoes back unchanged.
 _TAG_RE = re.compile(rb"[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+\Z")
-_NUMBER_RE = re.compile(rb"[0-9]{1,20}\Z")
 _DATE_RE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})\Z")
 _DATE_TIME_RE = re.compile(
     rb"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})\Z"
@@ -254,7 +253,7 @@ class _Reader:
 
     def number(self, what: str, *, nonzero: bool = False, limit: int = MAX_NUMBER64) -> int:
         token = self.word(what)
-        if not _NUMBER_RE.match(token):
+        if not (token.isdigit() and len(token) <= 20):  # bytes.isdigit: ASCII digits only
             raise ParseError(f"Expected a number for {what}")
         value = int(token)
         if value > limit or (nonzero and value == 0):
@@ -291,6 +290,20 @@ class _Reader:
         return self.string(what)
 
     def text(self, what: str) -> str:
+        pos = self.pos
+        if pos < self.n:
+            # Fast path for the usual ASCII word or escape-free quoted string (search
+            # strings, user names): what astring() and _utf8() would accept and return.
+            token = self.tokens[pos]
+            if type(token) is bytes and token.isascii():
+                if token.isalnum():  # ASCII letters and digits are all ASTRING-CHARs
+                    self.pos = pos + 1
+                    return token.decode("ascii")
+                if token[0] == 0x22:
+                    inner = token[1:-1]
+                    if b"\\" not in inner and b"\r" not in inner and b"\n" not in inner:
+                        self.pos = pos + 1
+                        return inner.decode("ascii")
         return _utf8(self.astring(what))
 
     def mailbox(self, what: str = "mailbox name") -> str:
