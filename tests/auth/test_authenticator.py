@@ -198,3 +198,15 @@ async def test_event_loop_stays_responsive(store: Store) -> None:
         task.cancel()
         auth.close()
     assert ticks > 4  # the loop kept running while argon2 worked in threads
+
+
+async def test_cached_success_does_not_outlive_a_disable_or_removal(
+    auth: Authenticator, store: Store
+) -> None:
+    assert await auth.authenticate("alice@example.test", "right", IP) is not None
+    await store.set_enabled("alice@example.test", False)
+    assert await auth.authenticate("alice@example.test", "right", IP) is None
+    await store.set_enabled("alice@example.test", True)
+    assert await auth.authenticate("alice@example.test", "right", IP) is not None
+    await store.remove_account("alice@example.test")
+    assert await auth.authenticate("alice@example.test", "right", IP) is None
