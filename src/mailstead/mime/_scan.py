@@ -335,6 +335,12 @@ class Scanner:
                 node.end = hit.nl
                 break
             pos = self.skip_boundary_line(hit)
+            if not hit.final and not self.raw.endswith(b"\n", 0, pos):
+                # A boundary line cut off by the end of the message opens no part.
+                self._pop(own)
+                node.end = self.size
+                hit = None
+                break
             if hit.final:
                 self._pop(own)
                 hit = self.next_boundary(pos, True)  # epilogue, up to an outer boundary
@@ -399,15 +405,15 @@ def _apply_content_fields(node: Node, fields: list[Field]) -> bytes | None:
                             boundary = v[:BOUNDARY_MAX]
                             break
         elif lname == b"content-transfer-encoding":
-            if b"cte" in seen:
-                continue
-            seen.add(b"cte")
+            if node.cte is not None:
+                continue  # the first one that parses wins (a broken one does not count)
             c = Cursor(f.value)
             skip_lwsp(c)
             ret, tok = parse_mime_token(c)
-            node.cte_token = tok
+            if node.cte_token is None:
+                node.cte_token = tok
             if ret >= 0 and skip_lwsp(c) == 0 and tok:
-                node.cte = tok
+                node.cte = node.cte_token = tok
         elif lname == b"content-disposition":
             if node.dparams:
                 continue  # a later field replaces one that had no parameters (as Dovecot)
