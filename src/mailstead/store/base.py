@@ -82,7 +82,7 @@ class MessageSummary:
     uid: int
     size: int  # RFC822.SIZE: len(prefix) + len(blob)
     internal_date: datetime
-    flags: frozenset[str]  # system flags ("\\Seen") and keywords, as given
+    flags: frozenset[str]  # system flags in canonical spelling ("\\Seen"), keywords as stored
     modseq: int
     blob_id: int
     queue_id: str = ""  # the delivery that brought it (kept by COPY, "" for APPEND)
