@@ -121,13 +121,16 @@ def parse_atom(c: Cursor) -> tuple[int, bytes]:
 
 
 def parse_dot_atom(c: Cursor) -> tuple[int, bytes]:
-    """dot-atom, allowing whitespace around the dots as RFC 822 did."""
+    """dot-atom (domains), allowing whitespace around the dots as RFC 822 did; an empty
+    atom after a dot is an error."""
     if c.pos >= c.end or not ATEXT[c.data[c.pos]]:
         return -1, b""
     out = bytearray()
     while True:
         m = _ATOM.match(c.data, c.pos)
         assert m is not None
+        if m.end() == m.start():
+            return -1, bytes(out)
         out += m.group()
         c.pos = m.end()
         if c.pos == c.end:
@@ -139,9 +142,29 @@ def parse_dot_atom(c: Cursor) -> tuple[int, bytes]:
             return 1, bytes(out)
         c.pos += 1
         out += b"."
-        ret = skip_lwsp(c)
-        if ret <= 0:
-            return ret, bytes(out)  # Dovecot 2.3.19 accepts a trailing dot (obs-local-part)
+        if skip_lwsp(c) <= 0:
+            return -1, bytes(out)
+
+
+def parse_local_dot_atom(c: Cursor) -> tuple[int, bytes]:
+    """A local part with dots anywhere ("a..b", "x."): what real mail has, and what
+    Dovecot accepts for ENVELOPE."""
+    out = bytearray()
+    ret = -1
+    while True:
+        while c.pos < c.end and c.data[c.pos] == 0x2E:
+            out += b"."
+            c.pos += 1
+            if c.pos == c.end:
+                return 0, bytes(out)
+            ret = 1
+        if c.at() == 0x40:  # @
+            break
+        ret, atom = parse_atom(c)
+        out += atom
+        if not (ret > 0 and c.at() == 0x2E):
+            break
+    return ret, bytes(out)
 
 
 def parse_quoted_string(c: Cursor) -> tuple[int, bytes]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ._lex import (
     Cursor,
     parse_domain,
-    parse_dot_atom,
+    parse_local_dot_atom,
     parse_phrase,
     parse_quoted_string,
     skip_lwsp,
@@ -55,12 +55,13 @@ class Address:
 
 
 class _Parser:
-    __slots__ = ("addr", "c", "out")
+    __slots__ = ("addr", "c", "local", "out")
 
     def __init__(self, value: bytes) -> None:
         self.c = Cursor(value)
         self.out: list[Address] = []
         self.addr = Address()
+        self.local = b""  # the last local part read, kept even when it was broken
 
     def add(self) -> None:
         self.out.append(self.addr)
@@ -80,7 +81,8 @@ class _Parser:
         if c.at() == 0x22:
             ret, s = parse_quoted_string(c)
         else:
-            ret, s = parse_dot_atom(c)
+            ret, s = parse_local_dot_atom(c)
+        self.local = s
         if ret < 0:
             return -1
         self.addr.mailbox = s
@@ -168,7 +170,7 @@ class _Parser:
             # words it was a display name whose address is missing.
             _ret, more = parse_phrase(c)
             if more:
-                self.addr.name = (self.addr.mailbox or b"") + b" " + more
+                self.addr.name = self.local + b" " + more
                 self.addr.mailbox = None
             elif not quoted:
                 self.addr.domain = b""
