@@ -197,7 +197,7 @@ class Connection:
         self.enabled: set[str] = set()
         self.read_only = False
         self._context = ParseContext(utf8, frozenset(), self.limits.max_nesting_depth)
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
         self._pos = 0  # start of unconsumed input in _buffer
         self._scan = 0  # where the search for the next LF resumes
         self._mode = _COMMAND
@@ -218,19 +218,41 @@ class Connection:
         if self._mode in (_CLOSED, _STREAM_CHANGE) or self._overflowed:
             self._discarded += len(data)
             return
-        if self._pos == len(self._buffer) and (self._literal_left or self._skip_left):
-            # Literal data goes straight to its destination, never through the buffer.
-            data = self._feed_literal(memoryview(data))
-            if not data:
+        if self._pos == len(self._buffer):
+            if self._literal_left or self._skip_left:
+                # Literal data goes straight to its destination, never through the buffer.
+                data = self._feed_literal(memoryview(data))
+                if not data:
+                    return
+            if len(data) > self.limits.max_buffered_bytes:
+                self._overflowed = True
                 return
+            # Nothing unread: adopt the caller's bytes instead of copying them into the
+            # buffer, so that a literal arriving with its command is copied once, when it is
+            # cut out (and lines are sliced out once). _growable() turns it into a
+            # bytearray when more input must be appended.
+            self._buffer = data if type(data) is bytes else bytes(data)
+            self._pos = self._scan = 0
+            return
         if len(self._buffer) - self._pos + len(data) > self.limits.max_buffered_bytes:
             self._overflowed = True
             return
-        if self._pos >= _COMPACT_AT and self._pos * 2 >= len(self._buffer):
-            del self._buffer[: self._pos]
+        buffer = self._growable()
+        if self._pos >= _COMPACT_AT and self._pos * 2 >= len(buffer):
+            del buffer[: self._pos]
             self._scan -= self._pos
             self._pos = 0
-        self._buffer += data
+        buffer += data
+
+    def _growable(self) -> bytearray:
+        """The buffer as a bytearray (an adopted ``bytes`` chunk: its unread part copied)."""
+        buffer = self._buffer
+        if isinstance(buffer, bytearray):
+            return buffer
+        grown = self._buffer = bytearray(memoryview(buffer)[self._pos :])
+        self._scan -= self._pos
+        self._pos = 0
+        return grown
 
     def receive_eof(self) -> None:
         self._eof = True
@@ -361,8 +383,9 @@ class Connection:
             self._begin_line_overflow()
         # Drop what we have of the line but its last bytes, to spot a literal marker.
         keep = 20
-        del self._buffer[self._pos : len(self._buffer) - keep]
-        self._scan = len(self._buffer)
+        buffer = self._growable()
+        del buffer[self._pos : len(buffer) - keep]
+        self._scan = len(buffer)
 
     # --- lines -----------------------------------------------------------------------------
 
@@ -749,7 +772,7 @@ class Connection:
 
     def _begin_stream_change(self) -> StreamChange:
         pending = bytes(self._buffer[self._pos :])
-        self._buffer = bytearray()
+        self._buffer = b""
         self._pos = self._scan = 0
         self._reset_command()
         self._skip_left = 0
