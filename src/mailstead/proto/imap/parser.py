@@ -158,8 +158,12 @@ def parse_command(
     name = tokens[1].upper()
     reader = _Reader(tokens, 2, context)
     if name == b"UID":
-        sub = reader.word("command after UID").upper()
-        entry = _UID_COMMANDS.get(sub)
+        sub = tokens[2] if len(tokens) > 2 else None
+        if type(sub) is bytes and sub not in (OPEN, CLOSE) and sub[0] != 0x22:
+            reader.pos = 3  # what reader.word() checks, without its call
+        else:
+            sub = reader.word("command after UID")
+        entry = _UID_COMMANDS.get(sub.upper())
         if entry is None:
             raise ParseError("Unknown UID command")
         if allowed is not None and entry[1].allowed_in.isdisjoint(allowed):
@@ -369,8 +373,10 @@ class _Reader:
             if not joined:
                 return ()
             return tuple(
-                SYSTEM_FLAGS.get(name.upper(), name) if name[0] == "\\" else name
-                for name in joined.decode("ascii").split(" ")
+                [
+                    SYSTEM_FLAGS.get(name.upper(), name) if name[0] == "\\" else name
+                    for name in joined.decode("ascii").split(" ")
+                ]
             )
         flags = []
         while not self.close_or_none():
@@ -1043,10 +1049,12 @@ def _search_program(r: _Reader) -> s.SearchAnd:
 
 
 def _parse_program(r: _Reader) -> s.SearchAnd:
-    keys = [_search_key(r)]
-    while r.pos < r.n:
-        keys.append(_search_key(r))
-    return s.SearchAnd(tuple(keys))
+    keys = []
+    append, n = keys.append, r.n
+    while True:
+        append(_search_key(r))
+        if r.pos >= n:
+            return s.SearchAnd(tuple(keys))
 
 
 def _search_key(r: _Reader) -> s.SearchKey:
@@ -1056,14 +1064,13 @@ def _search_key(r: _Reader) -> s.SearchKey:
     token = r.tokens[pos]
     r.pos = pos + 1
     if type(token) is bytes:
-        # Keyword keys first: the common case, one dict lookup each.
-        upper = token.upper()
-        simple = _SIMPLE_SEARCH_KEYS.get(upper)
-        if simple is not None:
-            return simple
-        entry = _SEARCH_KEYS.get(upper)
+        # Keyword keys first: the common case, one dict lookup each (a shared key for those
+        # without arguments, else the function that reads the arguments).
+        entry = _KEYWORDS.get(token.upper())
         if entry is not None:
-            return entry[0](r, entry[1])
+            if type(entry) is tuple:
+                return entry[0](r, entry[1])
+            return entry
     if token == OPEN:
         r.push()
         keys = [_search_key(r)]
@@ -1170,6 +1177,10 @@ for _name in s.TEXT_KEYS:
     _SEARCH_KEYS[_name.encode()] = (_key_text, _name)
 for _name in s.DATE_KEYS:
     _SEARCH_KEYS[_name.encode()] = (_key_date, _name)
+_KEYWORDS: dict[bytes, s.SearchKey | tuple[Callable[[_Reader, str], s.SearchKey], str]] = {
+    **_SIMPLE_SEARCH_KEYS,
+    **_SEARCH_KEYS,
+}
 
 
 def _sort(r: _Reader, tag: str, uid: bool) -> c.Sort:
