@@ -227,9 +227,10 @@ class MessageInfo:
         return p.decoded(raw)
 
     def _binary_container(self, raw: bytes, container: PartInfo) -> bytes | None:
-        """A multipart or message with every nested leaf decoded and its
-        Content-Transfer-Encoding rewritten to "binary" (as Dovecot answers BINARY)."""
-        from .sections import field_value_span
+        """A multipart or message with every nested leaf decoded, as Dovecot answers
+        BINARY for it: each decoded part loses its Content-Transfer-Encoding fields and
+        gets "Content-Transfer-Encoding: binary" at the end of its header."""
+        from .sections import field_spans
 
         out: list[bytes] = []
         pos = container.body_start
@@ -244,11 +245,14 @@ class MessageInfo:
                 return None
             if q.header_start < pos:
                 continue  # the body of a non-multipart message shares its header
-            span = field_value_span(raw, q.header_start, q.body_start, b"content-transfer-encoding")
-            if span is not None:
-                out += (raw[pos : span[0]], b"binary")
-                pos = span[1]
-            out += (raw[pos : q.body_start], decoded)
+            out.append(raw[pos : q.header_start])
+            spans = field_spans(raw, q.header_start, q.body_start)
+            for name, start, end in spans:
+                if name != b"content-transfer-encoding":
+                    out.append(raw[start:end])
+            out.append(b"Content-Transfer-Encoding: binary\r\n")
+            out.append(raw[spans[-1][2] if spans else q.header_start : q.body_start])
+            out.append(decoded)
             pos = q.end
         out.append(raw[pos : container.end])
         return b"".join(out)
