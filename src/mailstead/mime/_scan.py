@@ -276,6 +276,15 @@ class Scanner:
         boundary: bytes | None = None
         if mime:
             boundary = _apply_content_fields(node, content_fields)
+        else:
+            # Without MIME the Content-* fields do not describe the part, but a
+            # Content-Transfer-Encoding still says how to decode it (BINARY, search).
+            for f in content_fields:
+                if f.name.lower() == b"content-transfer-encoding":
+                    c = Cursor(f.value)
+                    skip_lwsp(c)
+                    node.cte_token = parse_mime_token(c)[1]
+                    break
         if not mime or not seen_type:
             node.kind = MESSAGE if digest_parent else TEXT
         if node.kind == MESSAGE and digest_parent and not seen_type:
