@@ -429,3 +429,23 @@ def test_pop3s_connections_count_before_the_tls_handshake(server_factory: Server
     assert client.stat() == (0, 0)
     client.quit()
     assert_healthy(server)
+
+
+def test_in_use_across_pop3_and_pop3s_and_uidl_across_restart(server_factory: ServerFactory) -> None:
+    server = server_factory(users=USERS)
+    send(server, ["alice@example.test"], b"Subject: u\r\n\r\nx\r\n")
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.login("alice@example.test")
+        secure = poplib.POP3_SSL(server.host, server.pop3s_port, timeout=10,
+                                 context=client_tls_context())
+        secure.user("alice@example.test")
+        with pytest.raises(poplib.error_proto, match=r"IN-USE"):
+            secure.pass_(PW)
+        secure.close()
+        assert pop.cmd("UIDL 1").startswith(b"+OK 1 ")
+        uidl = pop.cmd("UIDL 1")
+    server.restart()
+    with Pop(server.host, server.pop3_port) as pop:
+        pop.login("alice@example.test")
+        assert pop.cmd("UIDL 1") == uidl
+    assert_healthy(server)
