@@ -1068,9 +1068,17 @@ def _search_key(r: _Reader) -> s.SearchKey:
         # without arguments, else the function that reads the arguments).
         entry = _KEYWORDS.get(token.upper())
         if entry is not None:
-            if type(entry) is tuple:
-                return entry[0](r, entry[1])
-            return entry
+            if type(entry) is not tuple:
+                return entry
+            handler, name, fast = entry
+            if fast is not None and pos + 1 < r.n:
+                # A key with one plain argument (FROM bob, SINCE 1-Jan-2024, LARGER 1024):
+                # read it from the token directly; anything unusual takes the full path.
+                argument = r.tokens[pos + 1]
+                if type(argument) is bytes and (key := fast(argument, name)) is not None:
+                    r.pos = pos + 2
+                    return key
+            return handler(r, name)
     if token == OPEN:
         r.push()
         keys = [_search_key(r)]
@@ -1099,6 +1107,44 @@ _SIMPLE_SEARCH_KEYS[b"OLD"] = s.SearchFlag("\\Recent", False)
 
 def _key_text(r: _Reader, name: str) -> s.SearchKey:
     return s.SearchText(name, r.text("search string"))
+
+
+def _fast_text(argument: bytes, name: str) -> s.SearchKey | None:
+    if argument.isalnum():  # ASCII letters and digits: an atom
+        return s.SearchText(name, argument.decode("ascii"))
+    if argument[0] == 0x22 and argument.isascii():
+        inner = argument[1:-1]
+        if b"\\" not in inner and b"\r" not in inner and b"\n" not in inner:
+            return s.SearchText(name, inner.decode("ascii"))
+    return None
+
+
+def _fast_date(argument: bytes, name: str) -> s.SearchKey | None:
+    match = _DATE_RE.match(argument)
+    if match is None:
+        return None
+    day, month_name, year = match.groups()
+    month = MONTH_NUMBERS.get(month_name.upper())
+    if month is None:
+        return None
+    try:
+        date = datetime.date(int(year), month, int(day))
+    except ValueError:
+        return None
+    op, internal = s.DATE_KEYS[name]
+    return s.SearchDate(op, date, internal)
+
+
+def _fast_size(argument: bytes, name: str) -> s.SearchKey | None:
+    if argument.isdigit() and len(argument) <= 18:  # below 2**63 without a comparison
+        return s.SearchSize(name, int(argument))
+    return None
+
+
+def _fast_keyword(argument: bytes, name: str) -> s.SearchKey | None:
+    if argument[0] != 0x5C and argument.isascii() and lexer.is_atom(argument):
+        return s.SearchFlag(argument.decode("ascii"), name == "KEYWORD")
+    return None
 
 
 def _key_header(r: _Reader, name: str) -> s.SearchKey:
@@ -1158,6 +1204,14 @@ def _key_object_id(r: _Reader, name: str) -> s.SearchKey:
     return s.SearchObjectId(name, r.atom(name.lower()))
 
 
+_FAST_ARGUMENT: dict[
+    Callable[[_Reader, str], s.SearchKey], Callable[[bytes, str], s.SearchKey | None]
+] = {
+    _key_text: _fast_text,
+    _key_date: _fast_date,
+    _key_size: _fast_size,
+    _key_keyword: _fast_keyword,
+}
 _SEARCH_KEYS: dict[bytes, tuple[Callable[[_Reader, str], s.SearchKey], str]] = {
     b"NOT": (_key_not, "NOT"),
     b"OR": (_key_or, "OR"),
@@ -1177,9 +1231,18 @@ for _name in s.TEXT_KEYS:
     _SEARCH_KEYS[_name.encode()] = (_key_text, _name)
 for _name in s.DATE_KEYS:
     _SEARCH_KEYS[_name.encode()] = (_key_date, _name)
-_KEYWORDS: dict[bytes, s.SearchKey | tuple[Callable[[_Reader, str], s.SearchKey], str]] = {
+_KEYWORDS: dict[
+    bytes,
+    s.SearchKey
+    | tuple[
+        Callable[[_Reader, str], s.SearchKey], str, Callable[[bytes, str], s.SearchKey | None]
+    ],
+] = {
     **_SIMPLE_SEARCH_KEYS,
-    **_SEARCH_KEYS,
+    **{
+        word: (handler, name, _FAST_ARGUMENT.get(handler))
+        for word, (handler, name) in _SEARCH_KEYS.items()
+    },
 }
 
 
