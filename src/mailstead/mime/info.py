@@ -243,8 +243,8 @@ class MessageInfo:
             decoded = q.decoded(raw)
             if decoded is None:
                 return None
-            if q.header_start < pos:
-                continue  # the body of a non-multipart message shares its header
+            if q.header_start < pos or q.body_start == q.end:
+                continue  # shares its header with its message, or has nothing to decode
             out.append(raw[pos : q.header_start])
             spans = field_spans(raw, q.header_start, q.body_start)
             for name, start, end in spans:
