@@ -281,3 +281,22 @@ async def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
         assert d.uid == 2
     finally:
         await store.close()
+
+
+async def test_check_integrity_reports_broken_invariants(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    await store.deliver(delivery("Q1", message(), account.id))
+    assert await store.check_integrity() == []
+    conn = apsw.Connection(str(store.path))
+    try:
+        conn.set_busy_timeout(5000)
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("UPDATE blobs SET refcount = 5")
+        conn.execute("UPDATE mailboxes SET uidnext = 1, message_count = 7")
+        conn.execute("DELETE FROM mailboxes WHERE name = 'INBOX'")
+    finally:
+        conn.close()
+    problems = "\n".join(await store.check_integrity())
+    for expected in ["wrong refcount", "account without INBOX", "foreign key"]:
+        assert expected in problems, problems
