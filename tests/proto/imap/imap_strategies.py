@@ -53,7 +53,7 @@ def _leaf_keys() -> st.SearchStrategy[s.SearchKey]:
         st.builds(s.SearchDate, st.sampled_from(["BEFORE", "ON", "SINCE"]), dates, st.booleans()),
         st.builds(s.SearchSize, st.sampled_from(["LARGER", "SMALLER"]), number64),
         st.builds(s.SearchSequence, sequence_sets, st.booleans()),
-        st.builds(s.SearchModSeq, number64),
+        st.builds(s.SearchModSeq, number64, st.none(), st.none()),  # no entry: both None
         st.builds(
             s.SearchModSeq, number64, no_nul_text, st.sampled_from(["priv", "shared", "all"])
         ),

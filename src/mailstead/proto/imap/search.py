@@ -1,6 +1,6 @@
 """The search-key tree of SEARCH, SORT and THREAD (RFC 9051 §6.4.4 and extensions).
 
-Keys are small frozen dataclasses; a program is ``SearchAnd`` of its top-level keys.
+Keys are small immutable named tuples; a program is ``SearchAnd`` of its top-level keys.
 ``bytes(key)`` writes a key back the way a client sends it (used by the command writer).
 RFC 3501's ``NEW``/``OLD``/``RECENT`` are read into flag keys on ``\\Recent`` and ``\\Seen``.
 """
@@ -8,7 +8,7 @@ RFC 3501's ``NEW``/``OLD``/``RECENT`` are read into flag keys on ``\\Recent`` an
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import lexer
 from .sequence import SequenceSet
@@ -41,49 +41,84 @@ DATE_KEYS = {
 }
 
 
-class SearchKey:
-    """Base class of every search key."""
+class SearchKey(tuple):
+    """Base class of every search key: an immutable tuple of its fields (a ``NamedTuple``
+    each), equal only to a key of the same type with the same fields.
+
+    Tuples rather than frozen dataclasses because the parser builds several per SEARCH
+    command, and a frozen dataclass costs about three times as much to build (its
+    ``__init__`` goes through ``object.__setattr__`` once per field).
+    """
 
     __slots__ = ()
 
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[operator]
 
-@dataclass(frozen=True, slots=True)
-class SearchAll(SearchKey):
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple.__hash__(self)))
+
+    def __bool__(self) -> bool:
+        return True  # even SearchAll(), which has no fields
+
+
+class _SearchAllFields(NamedTuple):
+    pass
+
+
+class SearchAll(SearchKey, _SearchAllFields):
+    __slots__ = ()
+
     def __bytes__(self) -> bytes:
         return b"ALL"
 
 
-@dataclass(frozen=True, slots=True)
-class SearchAnd(SearchKey):
+class _SearchAndFields(NamedTuple):
     keys: tuple[SearchKey, ...]
+
+
+class SearchAnd(SearchKey, _SearchAndFields):
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"(" + b" ".join(bytes(k) for k in self.keys) + b")"
 
 
-@dataclass(frozen=True, slots=True)
-class SearchOr(SearchKey):
+class _SearchOrFields(NamedTuple):
     left: SearchKey
     right: SearchKey
+
+
+class SearchOr(SearchKey, _SearchOrFields):
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"OR " + bytes(self.left) + b" " + bytes(self.right)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchNot(SearchKey):
+class _SearchNotFields(NamedTuple):
     key: SearchKey
+
+
+class SearchNot(SearchKey, _SearchNotFields):
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"NOT " + bytes(self.key)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchFlag(SearchKey):
-    """A system flag (``\\Seen``) or keyword (``$Forwarded``) set (``present``) or not."""
-
+class _SearchFlagFields(NamedTuple):
     flag: str
     present: bool = True
+
+
+class SearchFlag(SearchKey, _SearchFlagFields):
+    """A system flag (``\\Seen``) or keyword (``$Forwarded``) set (``present``) or not."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         name = _FLAG_KEY_NAMES.get((self.flag, self.present))
@@ -93,68 +128,86 @@ class SearchFlag(SearchKey):
         return prefix + self.flag.encode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class SearchText(SearchKey):
-    """``BCC``/``BODY``/``CC``/``FROM``/``SUBJECT``/``TEXT``/``TO``: substring match."""
-
+class _SearchTextFields(NamedTuple):
     where: str
     value: str
+
+
+class SearchText(SearchKey, _SearchTextFields):
+    """``BCC``/``BODY``/``CC``/``FROM``/``SUBJECT``/``TEXT``/``TO``: substring match."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return self.where.encode("ascii") + b" " + string_argument(self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHeader(SearchKey):
+class _SearchHeaderFields(NamedTuple):
     field: str
     value: str
+
+
+class SearchHeader(SearchKey, _SearchHeaderFields):
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"HEADER " + string_argument(self.field) + b" " + string_argument(self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchDate(SearchKey):
-    """``op`` is BEFORE, ON or SINCE; ``internal`` false for the SENT* (Date: header) keys."""
-
+class _SearchDateFields(NamedTuple):
     op: str
     date: datetime.date
     internal: bool = True
+
+
+class SearchDate(SearchKey, _SearchDateFields):
+    """``op`` is BEFORE, ON or SINCE; ``internal`` false for the SENT* (Date: header) keys."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         name = self.op if self.internal else "SENT" + self.op
         return name.encode("ascii") + b" " + format_date(self.date)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchSize(SearchKey):
-    """``op`` is LARGER or SMALLER."""
-
+class _SearchSizeFields(NamedTuple):
     op: str
     size: int
+
+
+class SearchSize(SearchKey, _SearchSizeFields):
+    """``op`` is LARGER or SMALLER."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"%s %d" % (self.op.encode("ascii"), self.size)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchSequence(SearchKey):
-    """A bare sequence set, or ``UID`` set; either may be ``$`` (RFC 5182)."""
-
+class _SearchSequenceFields(NamedTuple):
     sequence: SequenceSet
     uid: bool = False
+
+
+class SearchSequence(SearchKey, _SearchSequenceFields):
+    """A bare sequence set, or ``UID`` set; either may be ``$`` (RFC 5182)."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return (b"UID " if self.uid else b"") + bytes(self.sequence)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchModSeq(SearchKey):
-    """RFC 7162 ``MODSEQ ["/flags/\\\\draft" all] 620162338``."""
-
+class _SearchModSeqFields(NamedTuple):
     modseq: int
     entry_name: str | None = None
     entry_type: str | None = None
+
+
+class SearchModSeq(SearchKey, _SearchModSeqFields):
+    """RFC 7162 ``MODSEQ ["/flags/\\\\draft" all] 620162338``."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         entry = b""
@@ -164,23 +217,29 @@ class SearchModSeq(SearchKey):
         return b"MODSEQ " + entry + b"%d" % self.modseq
 
 
-@dataclass(frozen=True, slots=True)
-class SearchWithin(SearchKey):
-    """RFC 5032 ``OLDER n`` / ``YOUNGER n`` (seconds)."""
-
+class _SearchWithinFields(NamedTuple):
     op: str
     seconds: int
+
+
+class SearchWithin(SearchKey, _SearchWithinFields):
+    """RFC 5032 ``OLDER n`` / ``YOUNGER n`` (seconds)."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return b"%s %d" % (self.op.encode("ascii"), self.seconds)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchObjectId(SearchKey):
-    """RFC 8474 ``EMAILID`` / ``THREADID``."""
-
+class _SearchObjectIdFields(NamedTuple):
     kind: str
     object_id: str
+
+
+class SearchObjectId(SearchKey, _SearchObjectIdFields):
+    """RFC 8474 ``EMAILID`` / ``THREADID``."""
+
+    __slots__ = ()
 
     def __bytes__(self) -> bytes:
         return self.kind.encode("ascii") + b" " + self.object_id.encode("ascii")
