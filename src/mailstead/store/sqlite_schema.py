@@ -145,11 +145,11 @@ def _script(sql: str) -> Migration:
     return run
 
 
-# Search indexing, measured (bench/bench_store.py): an FTS5 trigram insert of a 4 KiB
-# message's text costs ~200 us at best and 0.85-2.4 ms with the default `automerge` of 4 at
-# the 1-10 rows per transaction group commit produces, against ~25 us for the blob and
-# message rows: up to 90% of a delivery's transaction. So (1) `automerge` is raised to 16
-# (merge work in fewer, bigger steps: 850 -> 220 us at 10 rows per transaction) and (2) a
+# Search indexing, measured (bench/bench_store.py --fts-only, CPU time): an FTS5 trigram
+# insert of a 4 KiB message's text costs 160-370 us with the default `automerge` of 4 at
+# the 1-10 rows per transaction group commit produces, against 22 us for the blob and
+# message rows: ~90% of a delivery's transaction. So (1) `automerge` is raised to 16 (merge
+# work in fewer, bigger steps: 180-276 -> 141-159 us at 10 rows per transaction) and (2) a
 # delivery only queues its text in `search_pending`; the writer indexes it in chunks when
 # it has nothing else to do (and under sustained load once ~10,000 rows wait, see
 # sqlite_writer.BACKGROUND_*). A search first indexes the pending rows of its mailbox, so
