@@ -833,11 +833,20 @@ def _fetch_items(
             token = tokens[pos]
             if token == CLOSE:
                 break
-            simple = _SIMPLE_BY_WORD.get(token.upper()) if type(token) is bytes else None
-            if simple is not None:
-                attributes.append(simple)
-                pos += 1
-                continue
+            if type(token) is bytes:
+                upper = token.upper()
+                simple = _SIMPLE_BY_WORD.get(upper)
+                if simple is not None:
+                    attributes.append(simple)
+                    pos += 1
+                    continue
+                head = _FIELDS_SECTIONS.get(upper)  # the usual BODY.PEEK[HEADER.FIELDS (...)]
+                if head is not None:
+                    r.pos = pos + 1
+                    if (attribute := _header_fields_attribute(r, *head)) is not None:
+                        attributes.append(attribute)
+                        pos = r.pos
+                        continue
             r.pos = pos
             attributes.append(_fetch_attribute(r, r.word("fetch attribute")))
             pos = r.pos
