@@ -799,7 +799,7 @@ def _cache_key(r: _Reader, *extra: object) -> tuple | None:
         key = b" ".join(r.tokens[r.pos :])
     except TypeError:
         return None
-    return (key, *extra) if len(key) <= _MAX_CACHE_KEY else None
+    return (key, extra) if len(key) <= _MAX_CACHE_KEY else None
 
 
 _MAX_CACHE_KEY = 2048
@@ -1037,11 +1037,15 @@ def _charset(r: _Reader) -> str:
 
 
 def _search(r: _Reader, tag: str, uid: bool) -> c.Search:
-    return_options = _search_return(r, SEARCH_RETURN_OPTIONS)
-    charset = None
-    if r.accept(b"CHARSET"):
-        charset = _charset(r)
+    return_options = charset = None
+    if r.peek_upper() in _SEARCH_PREFIXES:  # most searches have neither: one look, not two
+        return_options = _search_return(r, SEARCH_RETURN_OPTIONS)
+        if r.accept(b"CHARSET"):
+            charset = _charset(r)
     return c.Search(tag, _search_program(r), charset, return_options, uid)
+
+
+_SEARCH_PREFIXES = frozenset({b"RETURN", b"CHARSET"})
 
 
 def _search_program(r: _Reader) -> s.SearchAnd:
