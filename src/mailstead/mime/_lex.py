@@ -50,12 +50,15 @@ def skip_comment(c: Cursor) -> int:
     """Skip a (nested) comment starting at "(": 1 more data, 0 at end, -1 unterminated.
 
     The comment's text (escapes undone, folding removed) is kept in c.last_comment: an
-    address like ``a@b (Name)`` takes its display name from it."""
+    address like ``a@b (Name)`` takes its display name from it. Of an unterminated
+    comment only the text before its last backslash or line break is kept (as in
+    Dovecot, whose answers for such broken addresses clients already know)."""
     data, end = c.data, c.end
     level = 1
     i = c.pos + 1
     start = i
     text = b""
+    c.last_comment = b""
     while i < end:
         ch = data[i]
         if ch == 0x28:  # (
@@ -72,6 +75,7 @@ def skip_comment(c: Cursor) -> int:
             start = i + 1
         elif ch == 0x5C:  # backslash: drop it, keep the next byte (not CR, LF or NUL)
             if i + 1 >= end:
+                c.last_comment = text
                 c.pos = end
                 return -1
             if data[i + 1] not in (0x0D, 0x0A, 0x00):
@@ -79,6 +83,7 @@ def skip_comment(c: Cursor) -> int:
                 start = i + 1
                 i += 1
         i += 1
+    c.last_comment = text
     c.pos = end
     return -1
 
