@@ -4,6 +4,7 @@ byte-exact RETR, isolation between users, alias logins, authzid, plaintext rules
 from __future__ import annotations
 
 import base64
+import contextlib
 import poplib
 import smtplib
 import socket
@@ -401,11 +402,6 @@ def test_account_deleted_during_a_session(server_factory: ServerFactory) -> None
     assert_healthy(server)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TimeoutError,
-    reason="pop3/server.py start_pop3 uses create_server(ssl=...): asyncio calls "
-    "connection_made (where the ConnectionLimiter and the shutdown tracker see a connection) "
-    "only after the TLS handshake, so connections that never finish it are not counted")
 def test_pop3s_connections_count_before_the_tls_handshake(server_factory: ServerFactory) -> None:
     """Clients that connect to the implicit-TLS port and never start the handshake still
     count toward the connection limits (else they are unbounded in number)."""
@@ -449,3 +445,20 @@ def test_in_use_across_pop3_and_pop3s_and_uidl_across_restart(server_factory: Se
         pop.login("alice@example.test")
         assert pop.cmd("UIDL 1") == uidl
     assert_healthy(server)
+
+
+def test_shutdown_closes_pop3s_clients_stuck_before_the_handshake(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(users=USERS)
+    silent = socket.create_connection((server.host, server.pop3s_port), 5)
+    half = socket.create_connection((server.host, server.pop3s_port), 5)
+    half.sendall(b"\x16\x03\x01\x00")  # the start of a ClientHello, never finished
+    time.sleep(0.3)
+    assert server.stop() == 0
+    for sock in (silent, half):
+        sock.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(100) == b""
+        sock.close()
+    assert "Traceback" not in server.log_text()

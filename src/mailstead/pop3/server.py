@@ -20,6 +20,7 @@ import base64
 import itertools
 import logging
 import ssl
+from asyncio import sslproto
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,14 +105,47 @@ async def start_pop3(ctx: Any, address: ListenAddress, implicit_tls: bool) -> as
         raise RuntimeError("pop3s needs [tls] cert and key")
     loop = asyncio.get_running_loop()
     shared = shared_state(ctx)
-    return await loop.create_server(
-        lambda: Pop3Session(ctx, shared, implicit_tls),
-        address.host,
-        address.port,
-        ssl=ctx.tls_context if implicit_tls else None,
-        ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if implicit_tls else None,
-        reuse_address=True,
-    )
+
+    def accept() -> asyncio.BaseProtocol:
+        session = Pop3Session(ctx, shared, implicit_tls)
+        if not implicit_tls:
+            return session
+        timeout = min(TLS_HANDSHAKE_TIMEOUT, ctx.config.limits.pop3_idle_timeout)
+        return _AdmittedTLS(loop, session, ctx.tls_context, timeout)
+
+    return await loop.create_server(accept, address.host, address.port, reuse_address=True)
+
+
+class _AdmittedTLS(sslproto.SSLProtocol):
+    """Implicit TLS that counts the connection from the moment it is accepted.
+
+    With `create_server(ssl=...)` asyncio calls the session's `connection_made` only after
+    the handshake, so clients that connect and never finish it would escape the connection
+    limits and the shutdown tracker. (A session cannot start the handshake itself with
+    `start_tls` either: uvloop starts reading before the session could call it, and the
+    ClientHello would be lost.) So the TLS layer is the protocol the loop sees, and it
+    admits the connection with the session before the handshake starts."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: Pop3Session,
+                 tls_context: ssl.SSLContext, handshake_timeout: float) -> None:
+        super().__init__(loop, session, tls_context, None, server_side=True,
+                         ssl_handshake_timeout=handshake_timeout)
+        self._session = session
+        self._admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._session.admit(transport):
+            transport.close()  # no plaintext -ERR on a TLS port
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return
+        super().connection_lost(exc)
+        # A handshake that failed never reached the session: give its slot back here.
+        self._session.release_admission()
 
 
 class _SessionEnd(Exception):
@@ -159,19 +193,37 @@ class Pop3Session(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, so no isinstance check.
-        self.transport = transport  # type: ignore[assignment]
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Take a connection slot and register with the shutdown tracker; False when the
+        limits refuse the client. Called at accept time (before any TLS handshake)."""
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
         if not self.shared.limiter.acquire(self.ip):
             log.warning("pop3[%d] %s: connection limit reached, refused", self.id, self.ip)
-            transport.write(err("Too many connections, try again later", ResponseCode.SYS_TEMP))
-            transport.close()
             self._closed = True
-            return
+            return False
         self._limited = True
         self._tracked = self.ctx.connections.add(transport, self.request_close)
+        return True
+
+    def release_admission(self) -> None:
+        """The connection ended before the session started (failed TLS handshake)."""
+        if self._task is None:
+            self._closed = True
+            self._release()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, so no isinstance check.
+        self.transport = transport  # type: ignore[assignment]
+        if self.tls:
+            # Implicit TLS: admitted at accept; now track the TLS transport instead.
+            if self._tracked is not None:
+                self.ctx.connections.discard(self._tracked)
+            self._tracked = self.ctx.connections.add(transport, self.request_close)
+        elif not self.admit(transport):
+            transport.write(err("Too many connections, try again later", ResponseCode.SYS_TEMP))
+            transport.close()
+            return
         log.debug("pop3[%d] connect from %s%s", self.id, self.ip, " (TLS)" if self.tls else "")
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -209,6 +261,9 @@ class Pop3Session(asyncio.Protocol):
         """Server shutdown: end at the next quiet point, without applying deletions."""
         self._close_requested = True
         self._input.set()
+        if self._task is None and self._tracked is not None:
+            # Still in the implicit-TLS handshake: nothing to finish.
+            self._tracked.transport.abort()
 
     # -- plumbing ------------------------------------------------------------------------
     def _release(self) -> None:
