@@ -515,7 +515,7 @@ class Connection:
         chunks = self._literal_chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._literal_chunks = []
-        if not self._literal_binary and b"\x00" in data:
+        if not self._literal_binary and 0 in data:  # NUL (an int: one memchr)
             self._fail("NUL in literal (use ~{n} for binary data)")
         if self._failure is None:
             self._tokens.append(lexer.Literal(data, self._literal_binary))
@@ -652,7 +652,7 @@ class Connection:
         self._pos = end
         self._scan = max(self._scan, end)
         self._stream_left -= taken
-        if not self._stream_binary and b"\x00" in data:
+        if not self._stream_binary and 0 in data:  # NUL
             self._fail("NUL in literal (use ~{n} for binary data)")
             self._skip_left, self._stream_left = self._stream_left, 0
             return NEED_DATA  # not an event to hand out: the loop goes on

@@ -305,7 +305,7 @@ class _Reader:
                     return token.decode("ascii")
                 if token[0] == 0x22:
                     inner = token[1:-1]
-                    if b"\\" not in inner and b"\r" not in inner and b"\n" not in inner:
+                    if 0x5C not in inner and 0x0D not in inner and 0x0A not in inner:
                         self.pos = pos + 1
                         return inner.decode("ascii")
         return _utf8(self.astring(what))
@@ -334,7 +334,7 @@ class _Reader:
     def _decode_mailbox(self, raw: bytes, normalise_inbox: bool = True) -> str:
         if len(raw) == 5 and raw.upper() == b"INBOX":
             return "INBOX"
-        if raw.isascii() and b"&" not in raw and b"\r" not in raw and b"\n" not in raw:
+        if raw.isascii() and 0x26 not in raw and 0x0D not in raw and 0x0A not in raw:
             return raw.decode("ascii")  # the same in UTF-8 and in modified UTF-7
         if self.utf8:
             name = _utf8(raw)
@@ -1177,7 +1177,7 @@ def _fast_text(argument: bytes, name: str) -> s.SearchKey | None:
         return _build(s.SearchText, (name, argument.decode("ascii")))
     if argument[0] == 0x22 and argument.isascii():
         inner = argument[1:-1]
-        if b"\\" not in inner and b"\r" not in inner and b"\n" not in inner:
+        if 0x5C not in inner and 0x0D not in inner and 0x0A not in inner:  # \\ CR LF
             return _build(s.SearchText, (name, inner.decode("ascii")))
     return None
 
