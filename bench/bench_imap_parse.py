@@ -107,6 +107,10 @@ def main() -> None:
             bench_parse(THUNDERBIRD_FETCH, args.loops, args.repeat, cold=True),
         ),
         ("parse UID STORE 1:5 +FLAGS (\\Seen)", bench_parse(STORE, args.loops, args.repeat)),
+        (
+            "  same, first sight (caches emptied each time)",
+            bench_parse(STORE, args.loops, args.repeat, cold=True),
+        ),
         ("parse UID SEARCH (8 keys, OR/NOT)", bench_parse(SEARCH, args.loops, args.repeat)),
         (
             "  same, first sight (caches emptied each time)",
@@ -115,6 +119,10 @@ def main() -> None:
         (
             f"parse APPEND with a {len(MESSAGE)}-byte literal",
             bench_parse(APPEND, args.loops, args.repeat),
+        ),
+        (
+            "  same, first sight (caches emptied each time)",
+            bench_parse(APPEND, args.loops, args.repeat, cold=True),
         ),
         (
             "write FETCH response (UID FLAGS SIZE ENVELOPE header literal)",

@@ -1205,7 +1205,10 @@ def _fast_size(argument: bytes, name: str) -> s.SearchKey | None:
 
 
 def _fast_keyword(argument: bytes, name: str) -> s.SearchKey | None:
-    if argument[0] != 0x5C and argument.isascii() and lexer.is_atom(argument):
+    # Keywords are mostly letters and digits after an optional "$" ($Junk, NonJunk, $label1).
+    if (argument[1:] if argument[0] == 0x24 else argument).isalnum() or (
+        argument[0] != 0x5C and argument.isascii() and lexer.is_atom(argument)
+    ):
         return _build(s.SearchFlag, (argument.decode("ascii"), name == "KEYWORD"))
     return None
 
