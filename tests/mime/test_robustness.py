@@ -241,3 +241,10 @@ def test_loads_rejects_garbage() -> None:
     for blob in (b"", b"junk", b"x\x9c\x03\x00\x00\x00\x00\x01"):
         with pytest.raises(ValueError):
             MessageInfo.loads(blob)
+
+
+def test_analyse_takes_any_bytes_like_and_never_raises() -> None:
+    assert analyse(bytearray(b"Subject: a\r\n\r\nb")).subject == "a"
+    assert analyse(memoryview(b"Subject: a\r\n\r\nb")).size == 15
+    assert analyse("Subject: é\r\n\r\nb").subject == "é"  # type: ignore[arg-type]
+    assert analyse(None).size == 0  # type: ignore[arg-type]

@@ -464,10 +464,15 @@ def analyse_strict(raw: bytes) -> MessageInfo:
 def analyse(raw: bytes) -> MessageInfo:
     """Analyse a message once. Never raises: delivery must not fail on a parser bug, so
     anything unexpected degrades to one opaque part (and the fuzz tests hunt for it)."""
+    if isinstance(raw, str):  # tolerate a caller that decoded the message already
+        raw = raw.encode("utf-8", "surrogateescape")
     try:
         return analyse_strict(raw)
     except Exception:
-        return _fallback(bytes(raw))
+        try:
+            return _fallback(bytes(raw))
+        except Exception:
+            return _fallback(b"")
 
 
 def _fallback(raw: bytes) -> MessageInfo:
