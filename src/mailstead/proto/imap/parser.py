@@ -1183,12 +1183,14 @@ def _fast_text(argument: bytes, name: str) -> s.SearchKey | None:
 
 
 def _fast_date(argument: bytes, name: str) -> s.SearchKey | None:
-    match = _DATE_RE.match(argument)
-    if match is None:
+    # _DATE_RE's d-Mon-yyyy by split and digit checks: the month table holds only the twelve
+    # three-letter names, so a hit also checks [A-Za-z]{3}.
+    parts = argument.split(b"-")
+    if len(parts) != 3:
         return None
-    day, month_name, year = match.groups()
+    day, month_name, year = parts
     month = MONTH_NUMBERS.get(month_name.upper())
-    if month is None:
+    if month is None or len(day) > 2 or len(year) != 4 or not (day + year).isdigit():
         return None
     try:
         date = datetime.date(int(year), month, int(day))
