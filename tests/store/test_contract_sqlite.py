@@ -300,3 +300,52 @@ async def test_check_integrity_reports_broken_invariants(store: SQLiteStore) -> 
     problems = "\n".join(await store.check_integrity())
     for expected in ["wrong refcount", "account without INBOX", "foreign key"]:
         assert expected in problems, problems
+
+
+async def wait_until_background_done(store: SQLiteStore) -> None:
+    deadline = time.monotonic() + 60  # a bound for a loaded machine, not a speed check
+    while time.monotonic() < deadline:
+        extra = (await store.stats()).extra
+        if extra["search_pending"] == 0 and extra["search_garbage"] == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the writer never finished its background work")
+
+
+async def test_freed_index_rows_never_leak_into_a_reused_blob_id(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    alice = await store.add_account(f"alice@{DOMAIN}", "h")
+    bob = await store.add_account(f"bob@{DOMAIN}", "h")
+    [a] = await store.deliver(delivery("Q1", message("secret", "alpha-secret-words\r\n"), alice.id))
+    await wait_until_indexed(store)
+    [summary] = await store.list_messages(a.mailbox_id)
+    await store.expunge(a.mailbox_id, [a.uid])  # the index row is only queued for removal
+    [b] = await store.deliver(delivery("Q2", message("other", "bravo words\r\n"), bob.id))
+    [reused] = await store.list_messages(b.mailbox_id)
+    assert reused.blob_id == summary.blob_id  # SQLite handed out the freed id again
+    assert await store.search(b.mailbox_id, "alpha-secret") == []
+    assert await store.search(b.mailbox_id, "bravo") == [b.uid]
+    assert await store.check_integrity() == []
+    await wait_until_background_done(store)
+    assert await store.search(b.mailbox_id, "alpha-secret") == []
+    assert await store.search(b.mailbox_id, "bravo") == [b.uid]
+    assert await store.check_integrity() == []
+
+
+async def test_expunge_queues_index_removal(store: SQLiteStore) -> None:
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    for i in range(10):
+        await store.deliver(delivery(f"Q{i}", message(f"m{i}", f"word{i}x\r\n"), account.id))
+    await wait_until_indexed(store)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    await store.expunge(inbox.id, range(1, 11))
+    assert await store.search(inbox.id, "word3x") == []
+    await wait_until_background_done(store)
+    conn = apsw.Connection(str(store.path))
+    try:
+        assert conn.execute("SELECT count(*) FROM search").get == 0
+    finally:
+        conn.close()
+    assert await store.check_integrity() == []

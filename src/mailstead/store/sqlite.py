@@ -284,6 +284,7 @@ class SQLiteStore(Store):
             )
             stats.extra["schema_version"] = count("PRAGMA user_version")
             stats.extra["search_pending"] = count("SELECT count(*) FROM search_pending")
+            stats.extra["search_garbage"] = count("SELECT count(*) FROM search_garbage")
             return stats
 
         stats = await self._read(query)
@@ -1087,15 +1088,17 @@ def _store_blob(conn: apsw.Connection, data: bytes, search_text: str) -> int:
 
 
 def _index_pending(conn: apsw.Connection, max_rows: int) -> bool:
-    """Move up to `max_rows` of queued search text into the FTS index; True if more is left."""
+    """Background step: drop up to `max_rows` index rows of freed blobs, then index up to
+    `max_rows` of queued search text. True when more of either is left."""
+    garbage = conn.execute(
+        "SELECT blob_id FROM search_garbage ORDER BY blob_id LIMIT ?", (max_rows,)
+    ).fetchall()
+    _drop_index_rows(conn, [row[0] for row in garbage])
     rows = conn.execute(
         "SELECT blob_id, text FROM search_pending ORDER BY blob_id LIMIT ?", (max_rows,)
     ).fetchall()
-    if not rows:
-        return False
-    conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", rows)
-    conn.execute("DELETE FROM search_pending WHERE blob_id <= ?", (rows[-1][0],))
-    return len(rows) == max_rows
+    _index_rows(conn, rows)
+    return len(garbage) == max_rows or len(rows) == max_rows
 
 
 def _index_pending_of_mailbox(conn: apsw.Connection, mailbox_id: int) -> None:
@@ -1104,8 +1107,30 @@ def _index_pending_of_mailbox(conn: apsw.Connection, mailbox_id: int) -> None:
         "(SELECT blob_id FROM messages WHERE mailbox_id = ?)",
         (mailbox_id,),
     ).fetchall()
+    _index_rows(conn, rows)
+
+
+def _index_rows(conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
+    if not rows:
+        return
+    ids = json.dumps([blob_id for blob_id, _text in rows])
+    # A reused blob id may still have the index row of the blob it replaced.
+    reused = conn.execute(
+        "SELECT blob_id FROM search_garbage WHERE blob_id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    ).fetchall()
+    _drop_index_rows(conn, [row[0] for row in reused])
     conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", rows)
-    conn.executemany("DELETE FROM search_pending WHERE blob_id = ?", [(row[0],) for row in rows])
+    conn.execute("DELETE FROM search_pending WHERE blob_id IN (SELECT value FROM json_each(?))", (ids,))
+
+
+def _drop_index_rows(conn: apsw.Connection, blob_ids: list[int]) -> None:
+    if not blob_ids:
+        return
+    conn.executemany("DELETE FROM search WHERE rowid = ?", [(blob_id,) for blob_id in blob_ids])
+    conn.executemany(
+        "DELETE FROM search_garbage WHERE blob_id = ?", [(blob_id,) for blob_id in blob_ids]
+    )
 
 
 def _insert_message(
@@ -1254,10 +1279,16 @@ def _integrity_problems(conn: apsw.Connection) -> list[str]:
             " AND NOT EXISTS (SELECT 1 FROM search_pending WHERE blob_id = b.id)"
         ),
         "blob both indexed and pending": (
-            "SELECT p.blob_id FROM search_pending p JOIN search s ON s.rowid = p.blob_id"
+            "SELECT p.blob_id FROM search_pending p JOIN search s ON s.rowid = p.blob_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_garbage WHERE blob_id = p.blob_id)"
         ),
         "search text without its blob": (
             "SELECT s.rowid FROM search s WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE id = s.rowid)"
+            " AND NOT EXISTS (SELECT 1 FROM search_garbage WHERE blob_id = s.rowid)"
+        ),
+        "index garbage shadowing a live, indexed blob": (
+            "SELECT g.blob_id FROM search_garbage g JOIN blobs b ON b.id = g.blob_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE blob_id = g.blob_id)"
         ),
     }
     for what, sql in checks.items():
