@@ -531,7 +531,13 @@ class Connection:
         except ParseError as exc:
             self._fail(exc.text, exc.status, exc.code)
             return self._emit_failure()
-        self._reset_command()
+        # What a completed command can leave behind (no literal, stream or failure is pending
+        # here, and _read_line clears _overflow_line): a lighter _reset_command.
+        self._tokens = []
+        self._size = 0
+        self._literal_binary = False
+        self._error_tag = None
+        self._error_command = ""
         self._bad_count = 0
         return command
 
