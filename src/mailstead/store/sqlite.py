@@ -1120,7 +1120,9 @@ def _index_rows(conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
         (ids,),
     ).fetchall()
     _drop_index_rows(conn, [row[0] for row in reused])
-    conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", rows)
+    # OR REPLACE: should an index row with this id survive anyway, a stale row must not
+    # stop indexing for good.
+    conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", rows)
     conn.execute("DELETE FROM search_pending WHERE blob_id IN (SELECT value FROM json_each(?))", (ids,))
 
 
