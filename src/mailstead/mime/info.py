@@ -17,7 +17,7 @@ from ._scan import MESSAGE, MULTIPART, TEXT, Node
 from .addresses import Address, parse_addresses
 from .text import decode_bytes, decode_header_bytes, decode_transfer, decode_words
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the body text is no longer serialised
 MAX_SEARCH_TEXT = 1 << 20  # characters of body text indexed per message
 
 _KIND_NAMES = {TEXT: "text", MULTIPART: "multipart", MESSAGE: "message", _scan.OTHER: "other"}
@@ -142,8 +142,11 @@ class MessageInfo:
             self._body.decode("latin-1"),
             [[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.header_fields],
             [p._row() for p in self.parts],
-            self.body_text(),
         ]
+        # The decoded body text is left out: the store keeps it once per blob for its
+        # search index, and carrying it in every copy's structure cost as much zlib time
+        # as the whole rest of a 100 KiB delivery. After loads(), body_text(raw) decodes
+        # it again from the message when asked.
         return zlib.compress(json.dumps(doc, separators=(",", ":")).encode("utf-8"), 6)
 
     @classmethod
@@ -163,7 +166,7 @@ class MessageInfo:
             body_bytes=doc[5].encode("latin-1"),
             header_fields=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in doc[6]],
             parts=[PartInfo._from_row(r) for r in doc[7]],
-            body_text=doc[8],
+            body_text=None,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -177,7 +180,6 @@ class MessageInfo:
             and self._body == other._body
             and self.header_fields == other.header_fields
             and self.parts == other.parts
-            and self.body_text() == other.body_text()
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -317,17 +319,25 @@ class MessageInfo:
     def attachments(self) -> list[PartInfo]:
         return [p for p in self.parts if p.is_attachment]
 
-    def body_text(self) -> str:
-        """Decoded text parts (and enclosed messages), for SEARCH BODY and display."""
+    def body_text(self, raw: bytes | None = None) -> str:
+        """Decoded text parts (and enclosed messages), for SEARCH BODY and display.
+
+        A MessageInfo fresh from analyse() has the message at hand; one from loads() does
+        not keep the text (see dumps()) and needs the message bytes `raw` again."""
         if self._body_text is None:
-            self._body_text = _body_text(*self._source) if self._source else ""
-            self._source = None
+            if self._source is not None:
+                self._body_text = _body_text(*self._source)
+                self._source = None
+            elif raw is not None:
+                self._body_text = analyse(raw).body_text()
+            else:
+                raise ValueError("body_text() of a loaded MessageInfo needs the message bytes")
         return self._body_text
 
-    def search_text(self) -> str:
+    def search_text(self, raw: bytes | None = None) -> str:
         """The header ("Name: value", RFC 2047 decoded) and body_text(), for SEARCH TEXT
-        and the store's full-text index."""
-        return _header_text(self.header_fields) + "\n\n" + self.body_text()
+        and the store's full-text index (`raw` as for body_text())."""
+        return _header_text(self.header_fields) + "\n\n" + self.body_text(raw)
 
 
 def _unfold(v: bytes) -> bytes:
