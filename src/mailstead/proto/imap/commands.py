@@ -7,7 +7,7 @@ states it is valid in; the connection refuses the others with a BAD.
 
 Commands are plain (not frozen) dataclasses because constructing a frozen one costs about a
 microsecond more, a tenth of the parse budget; treat them as read-only. Their parts
-(``SequenceSet``, ``FetchAttribute``, search keys) are frozen and may be shared.
+(``SequenceSet``, ``FetchAttribute``, search keys) are immutable and may be shared.
 """
 
 from __future__ import annotations

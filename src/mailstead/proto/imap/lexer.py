@@ -1,8 +1,9 @@
 """Lines to tokens: the one place that knows IMAP's lexical rules (RFC 9051 §4, §9).
 
-A command arrives as line segments separated by literals. Each segment is split by one
-regular expression (``findall`` runs the loop in C, which is what makes parsing cheap in
-Python); the grammar in ``parser`` then reads the tokens. Tokens are plain ``bytes``:
+A command arrives as line segments separated by literals. Each segment is split by C-level
+bytes methods (quotes, then parentheses and spaces; a regular expression only for segments
+with escapes or odd whitespace), which is what makes parsing cheap in Python; the grammar
+in ``parser`` then reads the tokens. Tokens are plain ``bytes``:
 ``b"("`` and ``b")"``, quoted strings with their quotes still on, and *words*: maximal runs of
 anything else up to a space, a parenthesis or a quote (atoms, numbers, sequence sets,
 ``BODY.PEEK[HEADER.FIELDS``, ``]<0.100>``). Literals are ``Literal`` objects.
