@@ -505,7 +505,13 @@ class Connection:
             return data[taken:]
         taken = min(self._literal_left, len(data))
         if taken:
-            self._literal_chunks.append(bytes(data[:taken]))
+            whole = data.obj
+            if taken == len(data) == len(whole) and type(whole) is bytes:
+                # A read that is all literal: keep the caller's bytes, so that the join in
+                # _finish_literal is the one copy of these octets.
+                self._literal_chunks.append(whole)
+            else:
+                self._literal_chunks.append(bytes(data[:taken]))
             self._literal_left -= taken
             if self._literal_left == 0:
                 self._finish_literal()
