@@ -10,8 +10,6 @@ import socket
 import threading
 import time
 
-import pytest
-
 from mailstead.testing import MailsteadServer, ServerFactory, client_tls_context, read_mailbox
 
 USERS = {"alice@example.test": "secret-password", "bob@example.test": "secret-password"}
@@ -364,9 +362,6 @@ def test_sigterm_lets_a_message_in_flight_finish(server_factory: ServerFactory) 
     assert "Traceback" not in server.log_text()
 
 
-@pytest.mark.xfail(strict=True, reason="store/names.normalize_domain keeps U-labels as given and "
-                   "never maps A-labels (xn--) to them: mail for an IDN domain in its ASCII form "
-                   "is refused as relaying (554 5.7.1)")
 def test_idn_domains_match_in_either_form(server_factory: ServerFactory) -> None:
     """RFC 5890/6531: an A-label and its U-label name the same domain."""
     server = server_factory(users=USERS)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from mailstead.store.base import FlagMode, InvalidName
 from mailstead.store.names import (
     apply_flag_mode,
+    domain_for_display,
     normalize_address,
     normalize_alias_source,
     normalize_domain,
@@ -19,9 +20,14 @@ from mailstead.store.names import (
 
 def test_domains() -> None:
     assert normalize_domain(" Example.ORG. ") == "example.org"
+    # One canonical spelling for an IDN domain: the lower-case A-label.
     assert normalize_domain("xn--bcher-kva.example") == "xn--bcher-kva.example"
-    assert normalize_domain("bücher.example") == "bücher.example"
-    for bad in ["", ".", "a..b", "-a.b", "a-.b", "a b", "a_b.c", "a@b", "x" * 64 + ".org"]:
+    assert normalize_domain("XN--BCHER-KVA.example") == "xn--bcher-kva.example"
+    assert normalize_domain("bücher.example") == "xn--bcher-kva.example"
+    assert normalize_domain("BÜCHER.Example.") == "xn--bcher-kva.example"
+    assert domain_for_display("xn--bcher-kva.example") == "bücher.example"
+    for bad in ["", ".", "a..b", "-a.b", "a-.b", "a b", "a_b.c", "a@b", "x" * 64 + ".org",
+                "ü!.org", "xn--.org", "\u200b.org"]:
         with pytest.raises(InvalidName):
             normalize_domain(bad)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from encodings import idna
 
 from mailstead.store.base import FlagMode, InvalidName
 
@@ -18,9 +19,11 @@ MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit minus the angle brac
 MAX_MAILBOX_NAME_LENGTH = 512
 MAILBOX_DELIMITER = "/"
 
-# Labels of letters, digits and hyphens; non-ASCII letters are allowed for IDN domains given
-# as U-labels. No empty labels, no leading/trailing hyphen.
-_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
+# A stored label is ASCII letters, digits and hyphens (IDN labels as A-labels, "xn--..."),
+# 1..63 long, no leading/trailing hyphen.
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# The full stops IDNA treats as label separators (RFC 3490 §3.1), as the stdlib codec does.
+_DOTS = re.compile("[.\u3002\uff0e\uff61]")
 _LOCAL_PART_FORBIDDEN = re.compile(r"[\s@<>()\[\]\\,;:\"\x00-\x1f\x7f]")
 _FLAG_FORBIDDEN = re.compile(r"[\s()\{\]%*\"\\\x00-\x1f\x7f]")
 
@@ -36,13 +39,50 @@ SYSTEM_FLAGS = {
 
 
 def normalize_domain(name: str) -> str:
-    name = name.strip().rstrip(".").lower()
-    if not name or len(name) > 253 or "_" in name:
-        raise InvalidName(f"invalid domain name {name!r}")
-    labels = name.split(".")
-    if not all(_LABEL.match(label) for label in labels):
-        raise InvalidName(f"invalid domain name {name!r}")
+    """The one spelling a domain is stored and compared in: lower case, no trailing dot,
+    IDN labels as A-labels. `bücher.test`, `BÜCHER.test` and `xn--bcher-kva.test` are the
+    same domain (RFC 5890), so they must be the same string, or mail for a local domain in
+    its other spelling is refused as relaying. Raise InvalidName."""
+    given = name
+    name = _DOTS.sub(".", name.strip()).rstrip(".").lower()
+    if not name or "_" in name:
+        raise InvalidName(f"invalid domain name {given!r}")
+    try:
+        name = ".".join(_a_label(label) for label in name.split("."))
+    except UnicodeError:
+        raise InvalidName(f"invalid domain name {given!r}") from None
+    if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise InvalidName(f"invalid domain name {given!r}")
     return name
+
+
+def _a_label(label: str) -> str:
+    """One label as its lower-case A-label; raise UnicodeError for one IDNA rejects.
+
+    The canonical form is the A-label because it is plain ASCII (no Unicode normalisation
+    question left in the database) and the stdlib can compute it: `encodings.idna`
+    implements IDNA 2003 (nameprep), which is what we use rather than adding the `idna`
+    package (IDNA 2008, not installed). The known difference: IDNA 2003 maps a few
+    characters IDNA 2008 keeps distinct (ß -> ss, ς -> σ), so `straße.test` and
+    `strasse.test` are one domain here."""
+    if label.isascii():
+        if label.startswith("xn--"):
+            # Reject an A-label that is not the encoding of a valid U-label (ToUnicode
+            # checks the round trip).
+            idna.ToUnicode(label)
+        return label
+    return idna.ToASCII(label).decode("ascii").lower()
+
+
+def domain_for_display(name: str) -> str:
+    """A stored (A-label) domain as people read it: U-labels where they decode."""
+    labels = []
+    for label in name.split("."):
+        try:
+            labels.append(idna.ToUnicode(label) if label.startswith("xn--") else label)
+        except UnicodeError:
+            labels.append(label)
+    return ".".join(labels)
 
 
 def normalize_address(address: str) -> str:
@@ -53,7 +93,10 @@ def normalize_address(address: str) -> str:
         raise InvalidName(f"invalid address {address!r}")
     if _LOCAL_PART_FORBIDDEN.search(local) or local.startswith(".") or local.endswith("."):
         raise InvalidName(f"invalid address {address!r}")
-    return f"{local.lower()}@{normalize_domain(domain)}"
+    normalized = f"{local.lower()}@{normalize_domain(domain)}"
+    if len(normalized) > MAX_ADDRESS_LENGTH:  # an A-label is longer than its U-label
+        raise InvalidName(f"invalid address {address!r}")
+    return normalized
 
 
 def normalize_alias_source(source: str) -> tuple[str, str]:
