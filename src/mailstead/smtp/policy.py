@@ -15,21 +15,34 @@ from typing import TYPE_CHECKING, Any
 
 from mailstead.delivery.local import LocalRecipient, build_delivery, deliver_locally
 from mailstead.proto.smtp import Envelope, Mail, Rcpt, Reply
+from mailstead.proto.smtp.paths import Address
 from mailstead.smtp.trace import received_header, with_protocol
+from mailstead.store import NotFound
 
 if TYPE_CHECKING:
     from mailstead.server import ServerContext
     from mailstead.smtp.session import SMTPSession
+    from mailstead.store import Delivery
 
 log = logging.getLogger("mailstead.smtp")
 
 MAIL_OK = Reply(250, "Ok", "2.1.0")
 RCPT_OK = Reply(250, "Ok", "2.1.5")
 STORE_FAILED = Reply(451, "Error: could not store the message, try again later", "4.3.0")
+NO_RECIPIENT_LEFT = Reply(451, "Error: no recipient left to deliver to, try again later", "4.3.0")
+# Attempts at storing a message whose recipients keep vanishing (deleted while it arrives).
+MAX_DELIVERY_ATTEMPTS = 3
 
 
 def relay_denied(recipient: str) -> Reply:
     return Reply(554, f"<{recipient}>: Relay access denied", "5.7.1")
+
+
+def lookup_key(address: Address) -> str:
+    """What `store.resolve_recipient` is asked for a local recipient."""
+    if address.is_bare_postmaster:
+        return "postmaster"
+    return f"{address.unquoted_local}@{address.domain}"
 
 
 HookResult = Reply | Awaitable[Reply]
@@ -77,7 +90,7 @@ class MxPolicy(Policy):
     def on_rcpt(self, session: SMTPSession, envelope: Envelope, rcpt: Rcpt) -> RcptResult:
         address = rcpt.recipient
         if not address.is_bare_postmaster and not address.source_route and not address.has_routing_hack:
-            key = f"{address.unquoted_local}@{address.domain}".lower()
+            key = lookup_key(address).lower()
             hit = self._resolved.get(key)
             if hit is not None and hit[0] > time.monotonic():
                 return RCPT_OK, LocalRecipient(str(address), hit[1])
@@ -106,7 +119,7 @@ class MxPolicy(Policy):
                 return await self.on_relay_rcpt(session, envelope, rcpt)
             log.info("%s: reject RCPT <%s> from %s: relay access denied", qid, text, session.client_ip)
             return relay_denied(text), None
-        lookup = f"{address.unquoted_local}@{address.domain}"
+        lookup = lookup_key(address)
         accounts = await self.store.resolve_recipient(lookup)
         if not accounts:
             log.info("%s: reject RCPT <%s> from %s: user unknown", qid, text, session.client_ip)
@@ -141,14 +154,62 @@ class MxPolicy(Policy):
         local = [r for r in envelope.recipient_data if isinstance(r, LocalRecipient)]
         delivery = build_delivery(qid, sender, blob, local)
         detail = f"from=<{sender}> size={len(message)} nrcpt={len(envelope.recipients)} client={session.client_ip}"
-        try:
-            # Both writes join the store's next group commit; the 250 waits for both.
-            await asyncio.gather(
-                self.store.record_journey(qid, "received", detail),
-                deliver_locally(self.store, delivery),
-            )
-        except Exception:
-            log.exception("%s: storing the message failed", qid)
-            return STORE_FAILED
+        # Both writes join the store's next group commit; the 250 waits for both.
+        outcomes = await asyncio.gather(
+            self.store.record_journey(qid, "received", detail),
+            deliver_locally(self.store, delivery),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+        journey_failure, stored = outcomes
+        attempt = 1
+        while isinstance(stored, NotFound) and journey_failure is None:
+            # An account was deleted between its RCPT and the end of the message. The
+            # others must still get their copy: resolve everyone again and store for those
+            # who are left (the delivery is atomic, so nothing was stored yet).
+            if attempt >= MAX_DELIVERY_ATTEMPTS:
+                break
+            attempt += 1
+            retry = await self._without_vanished(qid, sender, blob, envelope)
+            if retry is None:
+                return NO_RECIPIENT_LEFT
+            delivery = retry
+            try:
+                stored = await deliver_locally(self.store, delivery)
+            except Exception as exc:  # judged just below, like the first try
+                stored = exc
+        for failure in (journey_failure, stored):
+            if isinstance(failure, Exception):
+                log.error("%s: storing the message failed", qid, exc_info=failure)
+                return STORE_FAILED
         log.info("%s: delivered %s, %d mailbox(es)", qid, detail, len(delivery.copies))
         return Reply(250, f"Ok: queued as {qid}", "2.0.0")
+
+    async def _without_vanished(
+        self, qid: str, sender: str, blob: bytes, envelope: Envelope
+    ) -> Delivery | None:
+        """The delivery for the recipients that still resolve to an account, None if none
+        does. Each account that went away is logged (a warning: a user deleted while mail
+        for them arrives is an event, not an internal error) and put in the journey."""
+        remaining: list[LocalRecipient] = []
+        for rcpt, data in zip(envelope.recipients, envelope.recipient_data, strict=True):
+            if not isinstance(data, LocalRecipient):
+                continue
+            key = lookup_key(rcpt.recipient)
+            self._resolved.pop(key.lower(), None)  # the cached hit is what went stale
+            accounts = await self.store.resolve_recipient(key)
+            now = {account.id for account in accounts}
+            for gone in [account for account in data.accounts if account.id not in now]:
+                log.warning("%s: <%s> (account %s) was deleted before the message was "
+                            "stored; not delivered to it", qid, data.address, gone.address)
+                await self.store.record_journey(
+                    qid, "vanished", f"{data.address} -> {gone.address}: account deleted "
+                    "before the message was stored, not delivered")
+            if accounts:
+                remaining.append(LocalRecipient(data.address, accounts))
+        if not remaining:
+            log.warning("%s: every recipient was deleted before the message was stored", qid)
+            return None
+        return build_delivery(qid, sender, blob, remaining)
