@@ -42,8 +42,18 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredMessage",
+    "default_text_extractor",
     "open_store",
 ]
+
+
+def default_text_extractor(raw: bytes) -> str:
+    """A stored blob's search text (headers decoded, text parts in UTF-8), derived when the
+    back end indexes it. The MIME analyser is imported here, lazily: the store itself does
+    not depend on it."""
+    from mailstead.mime import analyse
+
+    return analyse(raw).search_text()
 
 
 def create_store(url: str) -> Store:
@@ -51,7 +61,7 @@ def create_store(url: str) -> Store:
     if url.startswith("sqlite://"):
         from mailstead.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite://"))
+        return SQLiteStore(url.removeprefix("sqlite://"), text_extractor=default_text_extractor)
     if url.startswith("postgresql://"):
         raise StoreError("the PostgreSQL back end is not built yet; use sqlite:///path")
     raise StoreError(f"unknown store URL {url!r}")

@@ -107,8 +107,10 @@ class MessageCopy:
     # Text to index for SEARCH (headers decoded, text parts in UTF-8). Back ends index one
     # text per blob, shared by every copy of the delivery (the first copy's), so when there
     # are several copies it must be the blob's text alone: a prefix's Delivered-To would
-    # show one recipient (perhaps a Bcc) to the others' SEARCH.
-    search_text: str
+    # show one recipient (perhaps a Bcc) to the others' SEARCH. Empty (the default, what
+    # delivery gives): the back end derives the blob's text itself when it indexes it, off
+    # the path to the acknowledgement.
+    search_text: str = ""
     mailbox: str = "INBOX"
     flags: frozenset[str] = frozenset()
     recipient: str = ""  # the envelope recipient as given (for the journey log)
@@ -291,12 +293,12 @@ class Store(abc.ABC):
         mailbox: str,
         raw: bytes,
         structure: bytes,
-        search_text: str,
+        search_text: str = "",
         flags: frozenset[str] = frozenset(),
         internal_date: datetime | None = None,
     ) -> DeliveredCopy:
         """IMAP APPEND: store `raw` as it is (no prefix). NotFound if the mailbox is missing,
-        InvalidName for an invalid flag."""
+        InvalidName for an invalid flag. `search_text` as for MessageCopy ('' = derive)."""
 
     @abc.abstractmethod
     async def list_messages(self, mailbox_id: int) -> list[MessageSummary]:
@@ -389,3 +391,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def journey(self, queue_id: str) -> list[JourneyEvent]: ...
+
+    async def read_raw_messages(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        """Extension (POP3 prefetch): uid -> the bytes `get_message(mailbox_id, uid).raw`
+        would give, for those of `uids` still in the mailbox, in one round trip."""
+        raise NotImplementedError

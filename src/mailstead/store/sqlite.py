@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -67,6 +68,8 @@ from mailstead.store.sqlite_writer import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+TextExtractor = Callable[[bytes], str]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -165,8 +168,16 @@ class SQLiteStore(Store):
         *,
         read_threads: int = 2,
         max_batch_items: int = MAX_BATCH_ITEMS,
+        text_extractor: TextExtractor | None = None,
     ) -> None:
         self.path = Path(path)
+        # Derives a blob's search text when the indexer gets to it (see _store_blob); the
+        # default (mailstead.store.default_text_extractor) imports the MIME analyser lazily.
+        if text_extractor is None:
+            from mailstead.store import default_text_extractor
+
+            text_extractor = default_text_extractor
+        self._text_extractor = text_extractor
         self._max_batch_items = max_batch_items
         self.changes = ChangeBus()
         self._read_threads = read_threads
@@ -233,7 +244,7 @@ class SQLiteStore(Store):
             return
         writer = GroupCommitWriter(
             self._connect_writer, self.changes.publish, max_batch_items=self._max_batch_items,
-            background=_index_pending,
+            background=self._index_pending,
         )
         try:
             await asyncio.to_thread(writer.start)
@@ -653,7 +664,7 @@ class SQLiteStore(Store):
         mailbox: str,
         raw: bytes,
         structure: bytes,
-        search_text: str,
+        search_text: str = "",
         flags: frozenset[str] = frozenset(),
         internal_date: datetime | None = None,
     ) -> DeliveredCopy:
@@ -743,8 +754,69 @@ class SQLiteStore(Store):
             )
 
         if await self._read(has_pending):
-            await self._write(lambda conn: (_index_pending_of_mailbox(conn, mailbox_id), []))
+            await self._write(lambda conn: (self._index_pending_of_mailbox(conn, mailbox_id), []))
         return await self._read(lambda conn: [row[0] for row in conn.execute(sql, args)])
+
+    # -- search indexing (on the writer thread) ----------------------------------------
+    def _index_pending(
+        self, conn: apsw.Connection, max_rows: int, should_yield: Callable[[], bool]
+    ) -> tuple[bool, int]:
+        """Background step: drop up to `max_rows` index rows of freed blobs, then index up to
+        `max_rows` pending blobs, one at a time, stopping early when `should_yield()`.
+        (more of either left, rows done)."""
+        garbage = conn.execute(
+            "SELECT blob_id FROM search_garbage ORDER BY blob_id LIMIT ?", (max_rows,)
+        ).fetchall()
+        _drop_index_rows(conn, [row[0] for row in garbage])
+        pending = conn.execute(
+            "SELECT blob_id, text FROM search_pending ORDER BY blob_id LIMIT ?", (max_rows,)
+        ).fetchall()
+        done = 0
+        for row in pending:
+            if done and should_yield():
+                break
+            self._index_rows(conn, [row])
+            done += 1
+        more = len(garbage) == max_rows or len(pending) == max_rows or done < len(pending)
+        return more, len(garbage) + done
+
+    def _index_pending_of_mailbox(self, conn: apsw.Connection, mailbox_id: int) -> None:
+        rows = conn.execute(
+            "SELECT p.blob_id, p.text FROM search_pending p WHERE p.blob_id IN "
+            "(SELECT blob_id FROM messages WHERE mailbox_id = ?)",
+            (mailbox_id,),
+        ).fetchall()
+        self._index_rows(conn, rows)
+
+    def _index_rows(self, conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
+        if not rows:
+            return
+        ids = json.dumps([blob_id for blob_id, _text in rows])
+        texts = [(blob_id, text or self._derive_text(conn, blob_id)) for blob_id, text in rows]
+        # A reused blob id may still have the index row of the blob it replaced.
+        reused = conn.execute(
+            "SELECT blob_id FROM search_garbage WHERE blob_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        ).fetchall()
+        _drop_index_rows(conn, [row[0] for row in reused])
+        # OR REPLACE: should an index row with this id survive anyway, a stale row must not
+        # stop indexing for good.
+        conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", texts)
+        conn.execute(
+            "DELETE FROM search_pending WHERE blob_id IN (SELECT value FROM json_each(?))", (ids,)
+        )
+
+    def _derive_text(self, conn: apsw.Connection, blob_id: int) -> str:
+        """The blob's search text, extracted now (a pending row without caller-given text)."""
+        data = conn.execute("SELECT data FROM blobs WHERE id = ?", (blob_id,)).get
+        if data is None:
+            return ""
+        try:
+            return self._text_extractor(data)[:MAX_INDEXED_CHARS]
+        except Exception:
+            # Never let one odd message stop the indexer for good: it stays unsearchable.
+            log.exception("cannot extract the search text of blob %s", blob_id)
+            return ""
 
     async def set_flags(
         self,
@@ -891,6 +963,21 @@ class SQLiteStore(Store):
                     (queue_id,),
                 )
             ]
+
+        return await self._read(query)
+
+    async def read_raw_messages(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        uid_json = _uid_list(uids)
+
+        def query(conn: apsw.Connection) -> dict[int, bytes]:
+            return {
+                uid: bytes(prefix) + bytes(data)
+                for uid, prefix, data in conn.execute(
+                    "SELECT m.uid, m.prefix, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id"
+                    " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))",
+                    (mailbox_id, uid_json),
+                )
+            }
 
         return await self._read(query)
 
@@ -1070,7 +1157,9 @@ def _next_modseq(conn: apsw.Connection, mailbox_id: int) -> int:
 
 
 def _store_blob(conn: apsw.Connection, data: bytes, search_text: str) -> int:
-    """The blob's id, inserting it (and its search text) unless the same bytes are stored."""
+    """The blob's id, inserting it unless the same bytes are stored. The pending index row
+    holds the caller's search text, or '' (the usual case): the indexer then derives the
+    text from the blob itself, so a delivery writes no text on its way to the 250."""
     digest = hashlib.sha256(data).digest()
     blob_id = conn.execute("SELECT id FROM blobs WHERE sha256 = ?", (digest,)).get
     if blob_id is not None:
@@ -1079,51 +1168,13 @@ def _store_blob(conn: apsw.Connection, data: bytes, search_text: str) -> int:
         "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?)", (digest, len(data), data)
     )
     blob_id = conn.last_insert_rowid()
-    # Indexed later by the writer (`_index_pending`): the FTS insert costs ~10x the rest.
+    # Indexed later by the writer (`SQLiteStore._index_pending`): the FTS insert and the
+    # text extraction cost ~10x the rest.
     conn.execute(
         "INSERT INTO search_pending (blob_id, text) VALUES (?, ?)",
         (blob_id, search_text[:MAX_INDEXED_CHARS]),
     )
     return blob_id
-
-
-def _index_pending(conn: apsw.Connection, max_rows: int) -> bool:
-    """Background step: drop up to `max_rows` index rows of freed blobs, then index up to
-    `max_rows` of queued search text. True when more of either is left."""
-    garbage = conn.execute(
-        "SELECT blob_id FROM search_garbage ORDER BY blob_id LIMIT ?", (max_rows,)
-    ).fetchall()
-    _drop_index_rows(conn, [row[0] for row in garbage])
-    rows = conn.execute(
-        "SELECT blob_id, text FROM search_pending ORDER BY blob_id LIMIT ?", (max_rows,)
-    ).fetchall()
-    _index_rows(conn, rows)
-    return len(garbage) == max_rows or len(rows) == max_rows
-
-
-def _index_pending_of_mailbox(conn: apsw.Connection, mailbox_id: int) -> None:
-    rows = conn.execute(
-        "SELECT p.blob_id, p.text FROM search_pending p WHERE p.blob_id IN "
-        "(SELECT blob_id FROM messages WHERE mailbox_id = ?)",
-        (mailbox_id,),
-    ).fetchall()
-    _index_rows(conn, rows)
-
-
-def _index_rows(conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
-    if not rows:
-        return
-    ids = json.dumps([blob_id for blob_id, _text in rows])
-    # A reused blob id may still have the index row of the blob it replaced.
-    reused = conn.execute(
-        "SELECT blob_id FROM search_garbage WHERE blob_id IN (SELECT value FROM json_each(?))",
-        (ids,),
-    ).fetchall()
-    _drop_index_rows(conn, [row[0] for row in reused])
-    # OR REPLACE: should an index row with this id survive anyway, a stale row must not
-    # stop indexing for good.
-    conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", rows)
-    conn.execute("DELETE FROM search_pending WHERE blob_id IN (SELECT value FROM json_each(?))", (ids,))
 
 
 def _drop_index_rows(conn: apsw.Connection, blob_ids: list[int]) -> None:

@@ -36,20 +36,26 @@ log = logging.getLogger(__name__)
 
 # A work item returns its result and the change events to publish once it is committed.
 Work = Callable[[apsw.Connection], tuple[Any, list[ChangeEvent]]]
+# Deferrable work: `background(conn, max_rows, should_yield) -> (more_left, rows_done)`; it
+# checks `should_yield()` between rows and returns early when it is true.
+Background = Callable[[apsw.Connection, int, Callable[[], bool]], tuple[bool, int]]
 
 BUSY_TIMEOUT_MS = 10_000
 CLOSE_CHECKPOINT_WAIT_MS = 200
 MAX_BATCH_ITEMS = 512
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 IDLE_CHECKPOINT_SECONDS = 1.0
-# Background work (search indexing) runs after the queue has been empty this long (a real
-# lull, not the instant between a commit and the callers' next submissions), in steps of
-# BACKGROUND_IDLE_ROWS. A burst of writes is absorbed: only when about BACKGROUND_MAX_DEBT
-# items are waiting for it does it also run under load, BACKGROUND_BUSY_ROWS at a time,
-# so that its backlog stays bounded.
-BACKGROUND_IDLE_SECONDS = 0.02
+# Background work (search indexing) runs only when the writer is idle: once no work item has
+# arrived for BACKGROUND_IDLE_SECONDS (a real lull, not the instant between a commit and the
+# callers' next submissions), in slices of at most BACKGROUND_IDLE_ROWS rows that stop after
+# the row in hand as soon as a work item is waiting. A burst of deliveries is stored at full
+# speed and indexed afterwards. Safety valve: once about BACKGROUND_MAX_DEBT items were
+# committed without the background catching up (sustained load, no lull), every batch is
+# followed by max(BACKGROUND_BUSY_MIN_ROWS, 2 x batch size) rows of it, without yielding, so
+# the backlog shrinks by at least a batch's worth per batch and stays bounded.
+BACKGROUND_IDLE_SECONDS = 0.3
 BACKGROUND_IDLE_ROWS = 64
-BACKGROUND_BUSY_ROWS = 256
+BACKGROUND_BUSY_MIN_ROWS = 16
 BACKGROUND_MAX_DEBT = 10_000
 CHECKPOINT_EVERY_COMMITS = 2000
 
@@ -69,6 +75,10 @@ class WorkItem:
 _STOP = object()
 
 
+def _never() -> bool:
+    return False
+
+
 class GroupCommitWriter:
     def __init__(
         self,
@@ -76,11 +86,10 @@ class GroupCommitWriter:
         publish: Callable[[ChangeEvent], None],
         name: str = "store-writer",
         max_batch_items: int = MAX_BATCH_ITEMS,
-        background: Callable[[apsw.Connection, int], bool] | None = None,
+        background: Background | None = None,
     ) -> None:
         self._connect = connect
-        # Deferrable work (search indexing), `background(conn, max_rows) -> more_left`, run
-        # in its own transaction (see BACKGROUND_*). Its commits use synchronous=NORMAL:
+        # Deferrable work (search indexing, see Background), run in its own transaction (see BACKGROUND_*). Its commits use synchronous=NORMAL:
         # losing one to a power cut only means doing it again.
         self._background = background
         # 1 turns group commit off (one transaction per caller): the benchmark's baseline.
@@ -131,21 +140,31 @@ class GroupCommitWriter:
         commits_since_checkpoint = 0
         debt = 0  # items committed since the background work last caught up (an estimate)
         background_pending = self._background is not None  # work left by an earlier run
+        lull = False  # no work item since the last BACKGROUND_IDLE_SECONDS wait ran out
         try:
             while not stopping:
+                if not background_pending:
+                    timeout = IDLE_CHECKPOINT_SECONDS
+                elif lull:
+                    timeout = 0.0  # still idle: the next slice right away
+                else:
+                    timeout = BACKGROUND_IDLE_SECONDS
                 try:
-                    first = self._queue.get(
-                        timeout=BACKGROUND_IDLE_SECONDS if background_pending
-                        else IDLE_CHECKPOINT_SECONDS
+                    first = (
+                        self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
                     )
                 except queue.Empty:
                     if background_pending:
-                        background_pending = self._run_background(conn, BACKGROUND_IDLE_ROWS)
-                        debt = max(0, debt - BACKGROUND_IDLE_ROWS) if background_pending else 0
+                        lull = True
+                        background_pending, done = self._run_background(
+                            conn, BACKGROUND_IDLE_ROWS, self._work_waiting
+                        )
+                        debt = max(0, debt - done) if background_pending else 0
                         commits_since_checkpoint += 1
                     elif commits_since_checkpoint and self._checkpoint(conn):
                         commits_since_checkpoint = 0
                     continue
+                lull = False
                 if first is _STOP:
                     break
                 assert isinstance(first, WorkItem)
@@ -168,8 +187,9 @@ class GroupCommitWriter:
                     background_pending = True
                     debt += len(batch)
                     if debt >= BACKGROUND_MAX_DEBT:
-                        background_pending = self._run_background(conn, BACKGROUND_BUSY_ROWS)
-                        debt = debt - BACKGROUND_BUSY_ROWS if background_pending else 0
+                        rows = max(BACKGROUND_BUSY_MIN_ROWS, 2 * len(batch))
+                        background_pending, done = self._run_background(conn, rows, _never)
+                        debt = max(0, debt - done) if background_pending else 0
                 if commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS and self._checkpoint(conn):
                     commits_since_checkpoint = 0
         except BaseException:
@@ -197,24 +217,30 @@ class GroupCommitWriter:
                 waiting.append(item)
         self._fail_all(waiting, error)
 
-    def _run_background(self, conn: apsw.Connection, max_rows: int) -> bool:
+    def _work_waiting(self) -> bool:
+        return not self._queue.empty()
+
+    def _run_background(
+        self, conn: apsw.Connection, max_rows: int, should_yield: Callable[[], bool]
+    ) -> tuple[bool, int]:
+        """(more left, rows done) of one background step in its own transaction."""
         assert self._background is not None
         try:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                more = self._background(conn, max_rows)
+                more, done = self._background(conn, max_rows, should_yield)
                 conn.execute("COMMIT")
             except BaseException:
                 if not conn.getautocommit():
                     conn.execute("ROLLBACK")
                 raise
-            return more
+            return more, done
         except apsw.BusyError:
-            return True  # another process holds the write lock: later
+            return True, 0  # another process holds the write lock: later
         except Exception:
             log.exception("background store work failed")
-            return False
+            return False, 0
         finally:
             conn.execute("PRAGMA synchronous = FULL")
 
