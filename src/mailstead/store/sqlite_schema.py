@@ -150,9 +150,10 @@ def _script(sql: str) -> Migration:
 # the 1-10 rows per transaction group commit produces, against 22 us for the blob and
 # message rows: ~90% of a delivery's transaction. So (1) `automerge` is raised to 16 (merge
 # work in fewer, bigger steps: 180-276 -> 141-159 us at 10 rows per transaction) and (2) a
-# delivery only queues its text in `search_pending`; the writer indexes it in chunks when
+# delivery only queues its blob in `search_pending`; the writer indexes it in chunks when
 # it has nothing else to do (and under sustained load once ~10,000 rows wait, see
-# sqlite_writer.BACKGROUND_*). A search first indexes the pending rows of its mailbox, so
+# sqlite_writer.BACKGROUND_*). `text` is '' unless the caller gave one: the indexer then
+# derives it from the blob (SQLiteStore._derive_text), off the delivery's transaction. A search first indexes the pending rows of its mailbox, so
 # results are never stale.
 SEARCH_V2 = """
 INSERT INTO search (search, rank) VALUES ('automerge', 16);
