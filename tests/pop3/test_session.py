@@ -466,23 +466,23 @@ def test_store_failure_is_sys_temp_and_the_session_carries_on(pop3) -> None:
     pop3.deliver(ALICE, b"Subject: x\r\n\r\nbody\r\n")
     client = pop3.login(ALICE)
     store = pop3.store
-    original = store.get_message
+    original = store.read_raw_messages
     calls = []
 
-    async def failing(mailbox_id: int, uid: int):
-        calls.append(uid)
+    async def failing(mailbox_id: int, uids):
+        calls.append(uids)
         if len(calls) == 1:
             raise RuntimeError("disk on fire")
-        return await original(mailbox_id, uid)
+        return await original(mailbox_id, uids)
 
-    store.get_message = failing
+    store.read_raw_messages = failing
     try:
         with pytest.raises(poplib.error_proto) as failed:
             client.retr(1)
         assert failed.value.args[0].startswith(b"-ERR [SYS/TEMP]")
         assert received(client, 1) == b"Subject: x\r\n\r\nbody\r\n"
     finally:
-        store.get_message = original
+        store.read_raw_messages = original
     client.quit()
 
 
@@ -684,3 +684,82 @@ def test_message_expunged_elsewhere_during_the_session(pop3) -> None:
     client.dele(2)
     assert client.quit().startswith(b"+OK Logging out, 2 deleted, 0 left")
     assert pop3.inbox(ALICE) == []
+
+
+def test_batched_reads_are_byte_exact_around_deletions(pop3, monkeypatch) -> None:
+    """RETR reads ahead in batches (a small budget here, so batches end on either limit);
+    every message still arrives exactly, deleted ones are skipped, TOP and repeats work."""
+    from mailstead.pop3 import server
+
+    monkeypatch.setattr(server, "PREFETCH_MESSAGES", 3)
+    monkeypatch.setattr(server, "PREFETCH_BYTES", 300)
+    bodies = [b"Subject: %d\r\n\r\n.%s\r\n" % (i, b"x" * (i * 20)) for i in range(12)]
+    bodies += list(TRICKY.values())
+    for body in bodies:
+        pop3.deliver(ALICE, body)
+    reads: list[list[int]] = []
+    original = pop3.store.read_raw_messages
+
+    async def counting(mailbox_id: int, uids):
+        reads.append(list(uids))
+        return await original(mailbox_id, uids)
+
+    monkeypatch.setattr(pop3.store, "read_raw_messages", counting)
+    client = pop3.login(ALICE)
+    client.dele(2)
+    for number in range(1, len(bodies) + 1):
+        if number == 2:
+            continue
+        assert received(client, number) == as_received(bodies[number - 1])
+        client.dele(number)
+    assert len(reads) < len(bodies) - 1  # some RETRs were served from a batch
+    assert all(len(uids) <= 3 for uids in reads)
+    assert 2 not in reads[0]  # a deleted message is not read ahead
+    client.rset()
+    _, top, _ = client.top(3, 0)
+    assert top == [b"Subject: 2", b""]
+    assert received(client, 1) == as_received(bodies[0])  # a second RETR reads it again
+    for number in range(1, len(bodies) + 1):
+        client.dele(number)
+    assert client.quit().startswith(b"+OK Logging out")
+    assert pop3.inbox(ALICE) == []
+
+
+def test_store_without_batched_reads(pop3, monkeypatch) -> None:
+    """A back end without read_raw_messages: RETR falls back to get_message."""
+
+    async def missing(mailbox_id: int, uids):
+        raise NotImplementedError
+
+    monkeypatch.setattr(pop3.store, "read_raw_messages", missing)
+    pop3.deliver(ALICE, TRICKY["dots"])
+    pop3.deliver(ALICE, TRICKY["no-final-crlf"])
+    client = pop3.login(ALICE)
+    assert received(client, 2) == as_received(TRICKY["no-final-crlf"])
+    assert received(client, 1) == TRICKY["dots"] + b"\r\n"
+    client.quit()
+
+
+def test_a_dripped_command_line_is_cut_off(pop3_factory) -> None:
+    """One byte just inside the idle timeout, again and again: the line as a whole must
+    arrive within the timeout, or the session ends (and its DELE is not applied)."""
+    pop3 = pop3_factory(limits={"pop3_idle_timeout": 1})
+    pop3.deliver(ALICE, b"Subject: x\r\n\r\n")
+    raw = pop3.raw()
+    assert raw.line().startswith(b"+OK")
+    assert raw.command(f"USER {ALICE}".encode()).startswith(b"+OK")
+    assert raw.command(f"PASS {PASSWORD}".encode()).startswith(b"+OK")
+    assert raw.command(b"DELE 1").startswith(b"+OK")
+    raw.sock.settimeout(0.3)
+    closed = False
+    for byte in b"NOOP NOOP NOOP NOOP NOOP":  # 25 bytes x 0.3 s: far beyond the timeout
+        try:
+            raw.send(bytes([byte]))
+        except OSError:
+            closed = True
+        if closed or raw.closed():  # closed() also waits the 0.3 s
+            closed = True
+            break
+    assert closed
+    assert raw.buffer == b"-ERR Command line too slow, closing connection\r\n"
+    assert len(pop3.inbox(ALICE)) == 1

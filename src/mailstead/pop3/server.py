@@ -59,6 +59,11 @@ MAX_PENDING_INPUT = 64 * 1024
 # sessions; this only stops one connection from trying forever).
 MAX_AUTH_FAILURES_PER_SESSION = 3
 TLS_HANDSHAKE_TIMEOUT = 30.0
+# RETR/TOP read the requested message and the next live ones in one store round trip (a
+# thread hop and a transaction each): at most this many messages and, past the requested
+# one, this many bytes held per session.
+PREFETCH_MESSAGES = 32
+PREFETCH_BYTES = 1024 * 1024
 SASL_MECHANISMS = ("PLAIN", "LOGIN")
 IMPLEMENTATION = "Mailstead"
 
@@ -191,6 +196,11 @@ class Pop3Session(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._task: asyncio.Task[None] | None = None
+        # Message number -> raw bytes read ahead by the last batched read.
+        self._prefetched: dict[int, bytes] = {}
+        self._batch_reads = True  # False once the store says it has no read_raw_messages
+        # Journey steps waiting to be written in one burst at the end of the session.
+        self._pending_journey: list[tuple[str, str, str]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def admit(self, transport: asyncio.BaseTransport) -> bool:
@@ -304,7 +314,12 @@ class Pop3Session(asyncio.Protocol):
             raise _SessionEnd
 
     async def _next_event(self) -> Any:
-        """The next event from the core, waiting (bounded by the idle timeout) for input."""
+        """The next event from the core, waiting for input.
+
+        The idle timeout bounds the whole wait for one complete line, not each read: a
+        client dripping one byte just inside the timeout would otherwise hold the session
+        (and its mailbox lock) forever. RFC 1939 §3 lets only a command reset the timer."""
+        deadline: float | None = None
         while True:
             if self._closed:
                 raise _SessionEnd
@@ -317,11 +332,20 @@ class Pop3Session(asyncio.Protocol):
                 self._reading_paused = False
                 self.transport.resume_reading()
             self._input.clear()
+            if deadline is None:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.config.limits.pop3_idle_timeout
             try:
-                await asyncio.wait_for(self._input.wait(), self.config.limits.pop3_idle_timeout)
+                # timeout_at, not wait_for: no task is created for every wait.
+                async with asyncio.timeout_at(deadline):
+                    await self._input.wait()
             except TimeoutError:
-                log.info("pop3[%d] %s: idle timeout", self.id, self.ip)
-                self._write(err("Idle timeout, closing connection"))
+                if self.core.buffered:
+                    log.info("pop3[%d] %s: command line not finished in time", self.id, self.ip)
+                    self._write(err("Command line too slow, closing connection"))
+                else:
+                    log.info("pop3[%d] %s: idle timeout", self.id, self.ip)
+                    self._write(err("Idle timeout, closing connection"))
                 self._close()
                 raise _SessionEnd from None
 
@@ -359,6 +383,8 @@ class Pop3Session(asyncio.Protocol):
             self.core.close()
             self._close()
             self._release()
+            self._prefetched.clear()
+            self._flush_journey()
             log.debug("pop3[%d] %s: closed", self.id, self.ip)
 
     async def _handle(self, event: Any) -> bool:
@@ -625,35 +651,87 @@ class Pop3Session(asyncio.Protocol):
         summary = self._message(command.msg)
         if summary is None:
             return
-        stored = await self.store.get_message(drop.mailbox_id, summary.uid)
-        if stored is None:
+        raw = await self._read_message(command.msg)
+        if raw is None:
             # Removed meanwhile by another protocol (IMAP EXPUNGE).
             self._write(err(f"Message {command.msg} is no longer available"))
             return
-        raw: bytes = stored.raw
         if isinstance(command, c.Top):
             length = top_length(raw, command.lines)
-            self._write(ok("Top of message follows"))
+            status = ok("Top of message follows")
         else:
             length = len(raw)
-            self._write(ok(f"{length} octets"))
-        # Stream from the stored bytes: the stuffed copy exists one chunk at a time.
+            status = ok(f"{length} octets")
         stuffer = DotStuffer()
-        view = memoryview(raw)
-        for start in range(0, length, CHUNK_SIZE):
-            self._write(stuffer.feed(view[start : min(start + CHUNK_SIZE, length)]))
-            await self._drain()
-        self._write(stuffer.finish())
+        if length <= CHUNK_SIZE:
+            # The usual message: status, body and terminator in one write (one send()).
+            body = raw if length == len(raw) else raw[:length]
+            self._write(b"".join((status, stuffer.feed(body), stuffer.finish())))
+        else:
+            # Stream from the stored bytes: the stuffed copy exists one chunk at a time.
+            self._write(status)
+            view = memoryview(raw)
+            for start in range(0, length, CHUNK_SIZE):
+                self._write(stuffer.feed(view[start : min(start + CHUNK_SIZE, length)]))
+                await self._drain()
+            self._write(stuffer.finish())
         if isinstance(command, c.Retr):
             self._journey(summary, "fetched", f"pop3 RETR by {self.user} from {self.ip}")
 
+    async def _read_message(self, number: int) -> bytes | None:
+        """The raw bytes of live message `number` (None if expunged meanwhile), read with
+        the next live messages in one store round trip, up to PREFETCH_MESSAGES and
+        PREFETCH_BYTES. Prefetched bytes are used once, then dropped."""
+        raw = self._prefetched.pop(number, None)
+        if raw is not None:
+            return raw
+        drop = self.maildrop
+        assert drop is not None
+        if self._batch_reads:
+            numbers = [number]
+            budget = PREFETCH_BYTES
+            for ahead in range(number + 1, len(drop.messages) + 1):
+                if len(numbers) >= PREFETCH_MESSAGES:
+                    break
+                if ahead in drop.deleted:
+                    continue
+                budget -= drop.messages[ahead - 1].size
+                if budget < 0:
+                    break
+                numbers.append(ahead)
+            uids = {drop.messages[n - 1].uid: n for n in numbers}
+            try:
+                by_uid = await self.store.read_raw_messages(drop.mailbox_id, list(uids))
+            except NotImplementedError:
+                self._batch_reads = False
+            else:
+                self._prefetched = {uids[uid]: data for uid, data in by_uid.items()}
+                return self._prefetched.pop(number, None)
+        stored = await self.store.get_message(drop.mailbox_id, drop.messages[number - 1].uid)
+        return stored.raw if stored is not None else None
+
     def _journey(self, summary: MessageSummary, event: str, detail: str) -> None:
-        """Record a journey step without making the client wait for its commit."""
-        if not summary.queue_id:  # APPENDed or copied by IMAP: no delivery to follow
+        """Note a journey step; the session's steps are written together at its end."""
+        if summary.queue_id:  # APPENDed or copied by IMAP: no delivery to follow
+            self._pending_journey.append((summary.queue_id, event, detail))
+
+    def _flush_journey(self) -> None:
+        """Write the noted journey steps in one burst, which the store's group commit turns
+        into one transaction instead of one per RETR; the client never waits for it."""
+        if not self._pending_journey:
             return
-        task = asyncio.get_running_loop().create_task(
-            self.store.record_journey(summary.queue_id, event, detail)
-        )
+        records, self._pending_journey = self._pending_journey, []
+        store = self.store
+
+        async def write() -> None:
+            results = await asyncio.gather(
+                *(store.record_journey(*record) for record in records), return_exceptions=True
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+
+        task = asyncio.get_running_loop().create_task(write())
         # Held here (not on the session) so a closed session cannot drop a pending record.
         _journey_tasks.add(task)
         task.add_done_callback(_journey_done)
@@ -681,6 +759,7 @@ class Pop3Session(asyncio.Protocol):
         by_uid = {m.uid: m for m in drop.messages}
         for uid in removed:
             self._journey(by_uid[uid], "deleted", f"pop3 DELE by {self.user} from {self.ip}")
+        self._flush_journey()
         left = len(drop.messages) - len(uids)
         if len(removed) < len(uids):
             # Already gone (another protocol expunged them): the client's intent holds.

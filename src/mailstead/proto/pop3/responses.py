@@ -93,7 +93,8 @@ class DotStuffer:
         self.bytes_in = 0
 
     def feed(self, chunk: bytes | memoryview) -> bytes:
-        data = bytes(chunk)
+        # A whole message arrives as bytes: use it as it is rather than copy it.
+        data = chunk if type(chunk) is bytes else bytes(chunk)
         if not data:
             return b""
         self.bytes_in += len(data)
