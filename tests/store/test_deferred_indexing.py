@@ -92,3 +92,18 @@ async def test_the_backlog_is_indexed_in_a_lull(store: SQLiteStore, monkeypatch:
     assert pending_texts(store) == []
     assert len(store.extracted) == 1  # type: ignore[attr-defined]
     assert await store.search(box, "in-a-lull") == [1]
+
+
+async def test_the_backlog_stays_bounded_without_a_lull(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No lull ever comes (see the fixture); past the debt limit every batch is followed by
+    # indexing, so the backlog cannot grow with the number of deliveries.
+    monkeypatch.setattr(sqlite_writer, "BACKGROUND_MAX_DEBT", 2)
+    await store.add_domain(DOMAIN)
+    account = await store.add_account(f"a@{DOMAIN}", "h")
+    for n in range(7):
+        box = await deliver(store, account.id, f"Busy {n}", f"busy-word-{n}\r\n")
+    assert len(pending_texts(store)) <= 2
+    assert await store.search(box, "busy-word-0") == [1]
+    assert await store.search(box, "busy-word-6") == [7]
