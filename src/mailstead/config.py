@@ -113,6 +113,9 @@ class LimitsConfig:
     # for at least 10 minutes of inactivity before an autologout.
     command_timeout: float = 300.0
     data_timeout: float = 600.0
+    # Seconds one whole message transfer (DATA, or a BDAT series) may take however busily
+    # the client sends; one command line may take at most 3 * command_timeout in total.
+    data_total_timeout: float = 3600.0
     pop3_idle_timeout: float = 600.0
     max_errors: int = 20
     shutdown_grace: float = 10.0

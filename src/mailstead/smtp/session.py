@@ -47,6 +47,10 @@ _PAUSE_ABOVE = 256 * 1024
 _session_ids = itertools.count(1)
 
 TEMPFAIL = Reply(451, "Error: internal error, try again later", "4.3.0")
+# One command line may take this many command_timeouts in total. command_timeout itself is
+# about silence (RFC 5321 §4.5.3.2); a client on a slow link that sends a line steadily may
+# take longer than that, one that drips a byte just inside it must still end.
+LINE_TOTAL_FACTOR = 3
 
 
 class SMTPService:
@@ -64,6 +68,7 @@ class SMTPService:
         self.hostname = config.hostname
         self.command_timeout = limits.command_timeout
         self.data_timeout = limits.data_timeout
+        self.data_total_timeout = limits.data_total_timeout
         self.auth_config = config.auth
         self._plaintext_ok: dict[str, bool] = {}
         self.options = ServerOptions(
@@ -112,6 +117,12 @@ class SMTPSession(asyncio.Protocol):
         self._close_requested = False
         self._last_read = self.loop.time()
         self._timer: asyncio.TimerHandle | None = None
+        # When the command line now arriving began, and the message transfer (with the
+        # core's counters at that moment, to tell one line or transfer from the next).
+        self._line_started: float | None = None
+        self._line_mark = -1
+        self._transfer_started: float | None = None
+        self._transfer_mark = -1
         self._exchange: Exchange | None = None
         self._auth_user = ""
         self._early_tls: list[bytes] | None = None
@@ -217,10 +228,25 @@ class SMTPSession(asyncio.Protocol):
             log.exception("%s: internal error", self.id)
             conn.close(Reply(421, f"{self.service.hostname} Error: internal error", "4.3.0"))
         self._flush()
+        if not self._busy and not conn.closed:
+            self._note_progress()
         if self._paused and not self._busy and not conn.closed and self.transport is not None:
             self._paused = False
             if not self._write_paused:
                 self.transport.resume_reading()
+
+    def _note_progress(self) -> None:
+        """Start the clocks of the total-time limits when a new command line or message
+        transfer begins; stop them when it is done."""
+        conn = self.conn
+        if not conn.in_partial_line:
+            self._line_started = None
+        elif self._line_started is None or conn.lines_read != self._line_mark:
+            self._line_started, self._line_mark = self._last_read, conn.lines_read
+        if not conn.in_transfer:
+            self._transfer_started = None
+        elif self._transfer_started is None or conn.transfers_started != self._transfer_mark:
+            self._transfer_started, self._transfer_mark = self._last_read, conn.transfers_started
 
     def _flush(self) -> None:
         out = self.conn.data_to_send()
@@ -397,12 +423,27 @@ class SMTPSession(asyncio.Protocol):
         state = self.conn.state
         return self.service.data_timeout if state in (State.DATA, State.BDAT) else self.service.command_timeout
 
+    def _total_deadline(self) -> tuple[float, str] | None:
+        """The earliest total-time limit running, and what it bounds. The idle timeouts
+        alone let a client that drips a byte just inside them hold a session forever."""
+        service = self.service
+        deadlines = []
+        if self._line_started is not None:
+            deadlines.append((self._line_started + LINE_TOTAL_FACTOR * service.command_timeout,
+                              "command line"))
+        if self._transfer_started is not None:
+            deadlines.append((self._transfer_started + service.data_total_timeout, "message"))
+        return min(deadlines) if deadlines else None
+
     def _arm_timer(self) -> None:
         # Check at least every min(command, data timeout): the state (and so the timeout
-        # that applies) may change between two checks.
+        # that applies) may change between two checks, and a total-time limit may start.
         service = self.service
         step = min(service.command_timeout, service.data_timeout)
         at = min(self._last_read + self._timeout(), self.loop.time() + step)
+        total = self._total_deadline()
+        if total is not None:
+            at = min(at, total[0])
         self._timer = self.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -419,6 +460,14 @@ class SMTPSession(asyncio.Protocol):
             self.conn.close(Reply(421, f"{self.service.hostname} Error: timeout exceeded", "4.4.2"))
             self._flush()
             return
+        else:
+            total = self._total_deadline()
+            if total is not None and now >= total[0]:
+                log.info("%s: %s from %s took too long in total", self.id, total[1], self.client_ip)
+                self.conn.close(Reply(421, f"{self.service.hostname} Error: {total[1]} took too "
+                                      "long, closing", "4.4.2"))
+                self._flush()
+                return
         self._arm_timer()
 
     def request_close(self) -> None:

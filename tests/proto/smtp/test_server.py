@@ -336,3 +336,28 @@ def test_overlong_auth_response_ends_the_exchange() -> None:
     d.conn.data_to_send()
     assert d.send(b"A" * 300 + b"\r\nNOOP\r\n") == b"500 5.5.2 Error: line too long\r\n250 2.0.0 Ok\r\n"
     assert d.conn.state is State.COMMAND
+
+
+def test_progress_counters_for_total_time_limits() -> None:
+    """The session's total-time limits read these: a partial line, a transfer running."""
+    d = Driver(max_line_length=32)
+    conn = d.conn
+    assert not conn.in_partial_line and not conn.in_transfer and conn.lines_read == 0
+    d.send(b"EHLO c\r\nNO")
+    assert conn.in_partial_line and conn.lines_read == 1
+    d.send(b"OP\r\n")
+    assert not conn.in_partial_line and conn.lines_read == 2
+    d.send(b"X" * 80)  # overlong: the buffer is dropped, the line is still running
+    assert conn.in_partial_line and conn.lines_read == 2
+    d.send(b"X\r\n")
+    assert not conn.in_partial_line and conn.lines_read == 3
+    d.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\nSubject: x\r\n")
+    assert conn.in_transfer and conn.transfers_started == 1 and not conn.in_partial_line
+    d.send(b"\r\nbody\r\n.\r\n")
+    assert not conn.in_transfer and len(d.messages) == 1
+    d.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nBDAT 1\r\nx")
+    assert conn.in_transfer and conn.transfers_started == 2  # between chunks, too
+    d.send(b"BDAT 1\r\ny")
+    assert conn.in_transfer and conn.transfers_started == 2  # the same series
+    d.send(b"BDAT 0 LAST\r\n")
+    assert not conn.in_transfer and d.messages[-1].message == b"xy"

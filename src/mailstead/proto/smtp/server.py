@@ -127,6 +127,10 @@ class ServerConnection:
         self.envelope: Envelope | None = None
         self.errors = 0
         self.messages = 0
+        # Progress counters for the caller's total-time limits (the core has no clock):
+        # command/AUTH lines taken, message transfers (DATA, or a BDAT series) begun.
+        self.lines_read = 0
+        self.transfers_started = 0
         self._buf = bytearray()
         self._out: list[bytes] = []
         self._pending: Event | None = None
@@ -174,6 +178,25 @@ class ServerConnection:
         return (
             self.state in (State.DATA, State.BDAT)
             or isinstance(self._pending, MessageReceived)
+            or (self.envelope is not None and self.envelope.via_bdat)
+        )
+
+    @property
+    def in_partial_line(self) -> bool:
+        """Part of a command (or AUTH) line has arrived, not its end: a client dripping
+        one line slowly is visible here (with `lines_read` unchanged)."""
+        return (
+            self.state in (State.COMMAND, State.AUTH)
+            and self._pending is None
+            and (bool(self._buf) or self._discard_line)
+        )
+
+    @property
+    def in_transfer(self) -> bool:
+        """Reading a message from the client: DATA content, or a BDAT series up to its
+        LAST chunk (the commands between chunks included), not waiting for our answer."""
+        return not isinstance(self._pending, MessageReceived) and (
+            self.state in (State.DATA, State.BDAT)
             or (self.envelope is not None and self.envelope.via_bdat)
         )
 
@@ -300,15 +323,18 @@ class ServerConnection:
             if self._discard_line:
                 del buf[: end + 1]
                 self._discard_line = False
+                self.lines_read += 1
                 continue
             if end > limit:
                 del buf[: end + 1]
+                self.lines_read += 1
                 self._line_too_long()
                 if self.state is State.CLOSED:
                     return None
                 continue
             line = bytes(buf[:end])
             del buf[: end + 1]
+            self.lines_read += 1
             # Commands ending in a bare LF are tolerated (many old clients); the strict
             # CR/LF rules that matter for smuggling apply to message content (data.py).
             if line.endswith(b"\r"):
@@ -421,6 +447,7 @@ class ServerConnection:
             return self._bad_sequence("Error: BODY=BINARYMIME needs BDAT")
         self._reader = DotReader(self.options.max_message_size)
         self.state = State.DATA
+        self.transfers_started += 1
         self._out.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
 
     def _read_data(self) -> Event | None:
@@ -464,6 +491,7 @@ class ServerConnection:
             self._bdat_refusal = None
             if not envelope.via_bdat:
                 envelope.via_bdat = True
+                self.transfers_started += 1
                 self._bdat_body = bytearray()
                 self._bdat_size = 0
 
