@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from mailstead.net.admitted_tls import AdmittedTLS
 from mailstead.net.limits import ConnectionLimiter
 from mailstead.smtp.policy import MxPolicy, Policy
 from mailstead.smtp.session import SMTPService
@@ -32,14 +33,20 @@ async def start_smtp_service(ctx: ServerContext, address: ListenAddress, implici
         raise RuntimeError(f"{service} on {address} needs a TLS certificate")
     smtp = SMTPService(ctx, service, policy, implicit_tls, shared_limiter(ctx, service))
     loop = asyncio.get_running_loop()
+    tls_context = ctx.tls_context
+    handshake_timeout = min(60.0, ctx.config.limits.command_timeout)
+
+    def accept() -> asyncio.BaseProtocol:
+        if not implicit_tls:
+            return smtp()
+        # Not create_server(ssl=...): that admits a connection only after its handshake,
+        # so silent clients would escape the connection limits and the shutdown tracker.
+        assert tls_context is not None
+        return AdmittedTLS(loop, smtp(), tls_context, handshake_timeout)
+
     return await loop.create_server(
-        smtp,
-        address.host,
-        address.port,
-        ssl=ctx.tls_context if implicit_tls else None,
-        ssl_handshake_timeout=60.0 if implicit_tls else None,
-        reuse_address=True,
-        backlog=1024,
+        accept if implicit_tls else smtp, address.host, address.port,
+        reuse_address=True, backlog=1024,
     )
 
 

@@ -134,23 +134,48 @@ class SMTPSession(asyncio.Protocol):
     def authenticated(self) -> str | None:
         return self.conn.authenticated
 
+    # -- admission (mailstead.net.admitted_tls) -------------------------------------------
+    def admit(self, transport: Any) -> bool:
+        """Take a connection slot and register with the shutdown tracker; False (and the
+        session is over) when the limits refuse the client. For implicit TLS this runs at
+        accept, before the handshake; otherwise from connection_made."""
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client_ip, self.client_port = str(peer[0]), int(peer[1])
+        if not self.service.limiter.acquire(self.client_ip):
+            log.info("%s: refused %s: too many connections", self.id, self.client_ip)
+            self._lost = True
+            return False
+        self._acquired = True
+        self._tracked = self.service.ctx.connections.add(transport, self.request_close)
+        return True
+
+    def release_admission(self) -> None:
+        """The connection is gone (also: its TLS handshake failed, so connection_made and
+        connection_lost never ran). Idempotent."""
+        self._lost = True
+        if self._acquired:
+            self._acquired = False
+            self.service.limiter.release(self.client_ip)
+        if self._tracked is not None:
+            self.service.ctx.connections.discard(self._tracked)
+            self._tracked = None
+
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         # uvloop's transports do not subclass asyncio.Transport, so no isinstance check.
         self.transport = transport  # type: ignore[assignment]
         service = self.service
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.client_ip, self.client_port = str(peer[0]), int(peer[1])
-        if not service.limiter.acquire(self.client_ip):
-            log.info("%s: refused %s: too many connections", self.id, self.client_ip)
+        if self._acquired:
+            # Implicit TLS: admitted at accept; from now on the tracker closes the TLS
+            # transport (a close_notify, not a bare TCP close).
+            if self._tracked is not None:
+                self._tracked.transport = transport
+        elif not self.admit(transport):
             transport.write(Reply(421, f"{service.hostname} Error: too many connections, try again later",
                                   "4.7.0").to_bytes())
             transport.close()
-            self._lost = True
             return
-        self._acquired = True
-        self._tracked = service.ctx.connections.add(transport, self.request_close)
         self.conn = ServerConnection(service.options_for(self.client_ip))
         if service.implicit_tls:
             self.tls_info = describe(transport.get_extra_info("ssl_object"))
@@ -164,12 +189,7 @@ class SMTPSession(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._acquired:
-            self._acquired = False
-            self.service.limiter.release(self.client_ip)
-        if self._tracked is not None:
-            self.service.ctx.connections.discard(self._tracked)
-            self._tracked = None
+        self.release_admission()
         log.debug("%s: disconnect from %s", self.id, self.client_ip)
 
     def data_received(self, data: bytes) -> None:
