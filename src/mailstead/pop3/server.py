@@ -20,13 +20,13 @@ import base64
 import itertools
 import logging
 import ssl
-from asyncio import sslproto
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mailstead.auth import sasl
 from mailstead.config import ListenAddress
+from mailstead.net.admitted_tls import AdmittedTLS as _AdmittedTLS
 from mailstead.net.connections import TrackedConnection
 from mailstead.net.limits import ConnectionLimiter
 from mailstead.proto.pop3 import commands as c
@@ -119,38 +119,6 @@ async def start_pop3(ctx: Any, address: ListenAddress, implicit_tls: bool) -> as
         return _AdmittedTLS(loop, session, ctx.tls_context, timeout)
 
     return await loop.create_server(accept, address.host, address.port, reuse_address=True)
-
-
-class _AdmittedTLS(sslproto.SSLProtocol):
-    """Implicit TLS that counts the connection from the moment it is accepted.
-
-    With `create_server(ssl=...)` asyncio calls the session's `connection_made` only after
-    the handshake, so clients that connect and never finish it would escape the connection
-    limits and the shutdown tracker. (A session cannot start the handshake itself with
-    `start_tls` either: uvloop starts reading before the session could call it, and the
-    ClientHello would be lost.) So the TLS layer is the protocol the loop sees, and it
-    admits the connection with the session before the handshake starts."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, session: Pop3Session,
-                 tls_context: ssl.SSLContext, handshake_timeout: float) -> None:
-        super().__init__(loop, session, tls_context, None, server_side=True,
-                         ssl_handshake_timeout=handshake_timeout)
-        self._session = session
-        self._admitted = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self._session.admit(transport):
-            transport.close()  # no plaintext -ERR on a TLS port
-            return
-        self._admitted = True
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self._admitted:
-            return
-        super().connection_lost(exc)
-        # A handshake that failed never reached the session: give its slot back here.
-        self._session.release_admission()
 
 
 class _SessionEnd(Exception):
