@@ -125,6 +125,16 @@ async def test_failures_throttle_the_user(auth: Authenticator, fake_time: FakeTi
     assert fake_time.slept == [FAST.failure_delay]
 
 
+async def test_failures_count_once_per_account_whatever_the_spelling(
+    auth: Authenticator,
+) -> None:
+    spellings = ["jörg@bücher.test", "JÖRG@xn--bcher-kva.test", " jörg@BÜCHER.test"]
+    for i in range(FAST.max_failures):
+        await auth.authenticate(spellings[i % len(spellings)], "guess", f"198.51.100.{i}")
+    for spelling in spellings:
+        assert auth.is_throttled("203.0.113.1", spelling)
+
+
 async def test_success_clears_the_user_count(auth: Authenticator) -> None:
     for _ in range(FAST.max_failures - 1):
         await auth.authenticate("alice@example.test", "guess", IP)

@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from mailstead.config import UNPRIVILEGED_PORTS
-from mailstead.testing import MailsteadServer, fresh_loopback_address, read_mailbox
+from mailstead.testing import (
+    MailsteadServer,
+    ServerFactory,
+    fresh_loopback_address,
+    read_mailbox,
+)
 
 
 def mailstead(*args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -151,3 +156,12 @@ def test_init_as_root_chooses_standard_ports(tmp_path: Path) -> None:
     config = tomllib.loads((tmp_path / "mailstead.toml").read_text())
     assert config["listen"]["smtp"] == ["0.0.0.0:25"]
     assert config["listen"]["pop3s"] == ["0.0.0.0:995"]
+
+
+def test_idn_domains_are_listed_readably(server_factory: ServerFactory) -> None:
+    server = server_factory(start=False)
+    server.cli("domain", "add", "bücher.test")
+    listed = server.cli("domain", "list").stdout
+    assert "xn--bcher-kva.test (bücher.test)" in listed
+    server.cli("domain", "add", "xn--bcher-kva.test", check=False)  # the same domain
+    assert server.cli("domain", "list").stdout.count("bcher") == 1

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mailstead.auth import passwords
 from mailstead.config import AuthConfig
+from mailstead.store import names
 from mailstead.store.base import Account, InvalidName, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -209,4 +210,9 @@ class Authenticator:
 
 
 def _username_key(username: str) -> str:
-    return username.strip().lower()
+    """One throttling key per account, whatever the spelling (case, U-label or A-label
+    domain): the store's own normalisation, or the lower-cased text when it is no address."""
+    try:
+        return names.normalize_address(username)
+    except InvalidName:
+        return username.strip().lower()

@@ -166,9 +166,12 @@ def domain_del(name: str, config: ConfigOption = None) -> None:
 @domain_app.command("list")
 def domain_list(config: ConfigOption = None) -> None:
     """List local domains."""
+    from mailstead.store.names import domain_for_display
+
     cfg = get_config(config, check_files=False)
     for name in with_store(cfg, lambda s: s.list_domains()):
-        out.print(name, highlight=False)
+        shown = domain_for_display(name)
+        out.print(name if shown == name else f"{name} ({shown})", highlight=False)
 
 
 # -- users ---------------------------------------------------------------------------------
