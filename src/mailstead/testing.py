@@ -266,3 +266,64 @@ def read_mailbox(server: MailsteadServer, address: str, mailbox: str = "INBOX") 
             await store.close()
 
     return asyncio.run(read())
+
+
+class RawSMTPClient:
+    """A line-level SMTP client on a plain socket: nothing is hidden or fixed up, for the
+    malformed, pipelined and injected input that smtplib will not send."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0, source: str | None = None) -> None:
+        self.sock: socket.socket = socket.create_connection(
+            (host, port), timeout, source_address=(source, 0) if source else None
+        )
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _line(self) -> bytes:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed by server; pending {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r")
+
+    def reply(self) -> tuple[int, str]:
+        lines = []
+        while True:
+            line = self._line()
+            lines.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                return int(line[:3]), "\n".join(lines)
+
+    def cmd(self, line: str | bytes) -> tuple[int, str]:
+        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
+        return self.reply()
+
+    def starttls(self) -> None:
+        assert not self.buf, f"plaintext left over before TLS: {self.buf!r}"
+        self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="mx.example.test")
+
+    def closed(self, timeout: float = 5.0) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except TimeoutError:
+            return False
+        except (ConnectionResetError, OSError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawSMTPClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -12,64 +12,9 @@ import socket
 import time
 
 from mailstead.testing import MailsteadServer, ServerFactory, read_mailbox
+from mailstead.testing import RawSMTPClient as Raw
 
 USERS = {"alice@example.test": "secret-password", "bob@example.test": "secret-password"}
-
-
-class Raw:
-    """A line-level SMTP client on a plain socket: nothing is hidden or fixed up."""
-
-    def __init__(self, host: str, port: int, timeout: float = 5.0, source: str | None = None) -> None:
-        self.sock = socket.create_connection(
-            (host, port), timeout, source_address=(source, 0) if source else None
-        )
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _line(self) -> bytes:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed by server; pending {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r")
-
-    def reply(self) -> tuple[int, str]:
-        lines = []
-        while True:
-            line = self._line()
-            lines.append(line[4:].decode("utf-8", "replace"))
-            if line[3:4] != b"-":
-                return int(line[:3]), "\n".join(lines)
-
-    def cmd(self, line: str | bytes) -> tuple[int, str]:
-        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
-        return self.reply()
-
-    def closed(self) -> bool:
-        """True when the server has closed the connection (after reading what is left)."""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except TimeoutError:
-            return False
-        except ConnectionResetError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Raw:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_session(server: MailsteadServer, ehlo: str = "client.test", **kw: object) -> Raw:

@@ -10,68 +10,11 @@ import socket
 import threading
 import time
 
-from mailstead.testing import MailsteadServer, ServerFactory, client_tls_context, read_mailbox
+from mailstead.testing import MailsteadServer, ServerFactory, read_mailbox
+from mailstead.testing import RawSMTPClient as Raw
 
 USERS = {"alice@example.test": "secret-password", "bob@example.test": "secret-password"}
 NO_PLAINTEXT = {"auth": {"allow_plaintext_from": []}}
-
-
-class Raw:
-    def __init__(self, host: str, port: int, timeout: float = 5.0, source: str | None = None) -> None:
-        self.sock: socket.socket = socket.create_connection(
-            (host, port), timeout, source_address=(source, 0) if source else None
-        )
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _line(self) -> bytes:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed by server; pending {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r")
-
-    def reply(self) -> tuple[int, str]:
-        lines = []
-        while True:
-            line = self._line()
-            lines.append(line[4:].decode("utf-8", "replace"))
-            if line[3:4] != b"-":
-                return int(line[:3]), "\n".join(lines)
-
-    def cmd(self, line: str | bytes) -> tuple[int, str]:
-        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
-        return self.reply()
-
-    def starttls(self) -> None:
-        assert not self.buf, f"plaintext left over before TLS: {self.buf!r}"
-        self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="mx.example.test")
-
-    def closed(self, timeout: float = 5.0) -> bool:
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except TimeoutError:
-            return False
-        except (ConnectionResetError, OSError):
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Raw:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_session(server: MailsteadServer, source: str | None = None) -> Raw:
