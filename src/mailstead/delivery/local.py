@@ -33,8 +33,11 @@ def trace_prefix(sender: str, account: Account) -> bytes:
 
 
 def build_delivery(
-    queue_id: str, sender: str, blob: bytes, recipients: Iterable[LocalRecipient]
+    queue_id: str, sender: str, blob: bytes, recipients: Iterable[LocalRecipient],
+    crlf_only: bool = False,
 ) -> Delivery:
+    """`crlf_only`: the blob is known to have no bare LF (the SMTP core rejects them in
+    DATA and non-BINARYMIME BDAT), so the MIME analysis can skip counting line ends."""
     copies: list[MessageCopy] = []
     seen: set[int] = set()
     for recipient in recipients:
@@ -47,7 +50,7 @@ def build_delivery(
                 MessageCopy(
                     account_id=account.id,
                     prefix=prefix,
-                    structure=analyse(prefix + blob).dumps(),
+                    structure=analyse(prefix + blob, crlf_only).dumps(),
                     # No text: the store derives the blob's search text (the blob alone,
                     # shared by every copy, so no Delivered-To leaks between recipients)
                     # when it indexes, after the 250, not on the way to it.

@@ -468,14 +468,15 @@ def _languages(value: bytes) -> list[bytes] | None:
     return out or None
 
 
-def scan(raw: bytes) -> Node:
-    """The whole message as a tree of nodes (never raises on any bytes)."""
+def scan(raw: bytes, crlf_only: bool = False) -> Node:
+    """The whole message as a tree of nodes (never raises on any bytes). `crlf_only`: the
+    caller guarantees no bare LF (SMTP intake checked it), which saves two full counts."""
     s = Scanner(raw)
     root = Node(0)
     s.part(root, False, False, 0)
     root.end = len(raw)
     # IMAP sizes count CRLF line ends; only a message with bare LFs needs counting.
-    bare_lf = raw.count(b"\n") != raw.count(b"\r\n")
+    bare_lf = not crlf_only and raw.count(b"\n") != raw.count(b"\r\n")
     root.size = len(raw)  # the message size, replaced by the body size below
     if bare_lf:
         root.size += raw.count(b"\n") - raw.count(b"\r\n")

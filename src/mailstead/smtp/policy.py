@@ -152,7 +152,7 @@ class MxPolicy(Policy):
         blob = self.received(session, envelope) + message
         sender = str(envelope.sender)
         local = [r for r in envelope.recipient_data if isinstance(r, LocalRecipient)]
-        delivery = build_delivery(qid, sender, blob, local)
+        delivery = build_delivery(qid, sender, blob, local, _crlf_only(envelope))
         detail = f"from=<{sender}> size={len(message)} nrcpt={len(envelope.recipients)} client={session.client_ip}"
         # Both writes join the store's next group commit; the 250 waits for both.
         outcomes = await asyncio.gather(
@@ -212,4 +212,10 @@ class MxPolicy(Policy):
         if not remaining:
             log.warning("%s: every recipient was deleted before the message was stored", qid)
             return None
-        return build_delivery(qid, sender, blob, remaining)
+        return build_delivery(qid, sender, blob, remaining, _crlf_only(envelope))
+
+
+def _crlf_only(envelope: Envelope) -> bool:
+    """The core let no bare CR or LF through (RFC 5321 §2.3.8) unless BODY=BINARYMIME; our
+    Received: and trace headers are CRLF-only too."""
+    return envelope.mail.params.body != "BINARYMIME"

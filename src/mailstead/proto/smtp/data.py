@@ -1,9 +1,10 @@
 """Message content: the DATA reader (dot-stuffed, RFC 5321 §4.5.2) and its client-side twin.
 
 The reader works on whole chunks as they arrive, never line by line: one `bytes.find` for
-the end-of-data marker, one `replace` to undo dot-stuffing and three `count`s to spot bare
-CR or LF, all in C. Only a tail of at most four bytes is carried from one chunk to the next
-(an end marker or a dot-stuffed line start may straddle two reads).
+a stuffed line start (the end-of-data marker begins with one), a `replace` to undo
+dot-stuffing only when there is some, and three `count`s to spot bare CR or LF, all in C.
+Only a tail of at most four bytes is carried from one chunk to the next (an end marker or a
+dot-stuffed line start may straddle two reads).
 
 CR/LF policy (SMTP smuggling, CVE-2023-51764 class): RFC 5321 §2.3.8 allows CR and LF only
 together as CRLF. Receivers that accept `<LF>.<LF>` or `<CR>.<CR>` as the end of data
@@ -19,6 +20,9 @@ from __future__ import annotations
 _END = b"\r\n.\r\n"
 _STUFFED = b"\r\n."
 _CRLF = b"\r\n"
+# Byte maps that keep only where the CRs / the LFs are (1) and blank everything else (0).
+_CR_AT = bytes(1 if b == 13 else 0 for b in range(256))
+_LF_AT = bytes(1 if b == 10 else 0 for b in range(256))
 
 
 class DotReader:
@@ -48,9 +52,17 @@ class DotReader:
     def feed(self, data: bytes | bytearray) -> int | None:
         tail = self._tail
         s = tail + data if tail else bytes(data)
-        end = s.find(_END)
+        # One search finds both what ends the message and what needs un-stuffing: the end
+        # marker starts with a stuffed line start. Usually the first hit, if any, is the end.
+        first = s.find(_STUFFED)
+        if first < 0:
+            end, stuffed = -1, False
+        elif s.startswith(_CRLF, first + 3):
+            end, stuffed = first, False
+        else:
+            end, stuffed = s.find(_END, first), True
         if end >= 0:
-            self._emit(s[: end + 2])
+            self._emit(s[: end + 2], stuffed)
             self._tail = b""
             self.done = True
             return end + 5 - len(tail)
@@ -60,17 +72,17 @@ class DotReader:
         last = s.rfind(_CRLF)
         keep = last if last >= 0 and len(s) - last < 5 else len(s) - 1
         if keep > 0:
-            self._emit(s[:keep])
+            self._emit(s[:keep], stuffed)
             self._tail = s[keep:]
         else:
             self._tail = s
         return None
 
-    def _emit(self, part: bytes) -> None:
-        crlf = part.count(_CRLF)
-        if part.count(b"\n") != crlf or part.count(b"\r") != crlf:
+    def _emit(self, part: bytes, stuffed: bool) -> None:
+        """`stuffed`: `part` may hold a dot-stuffed line start (False: feed saw none)."""
+        if has_bare_newline(part):
             self.bare_newline = True
-        if _STUFFED in part:
+        if stuffed:
             part = part.replace(_STUFFED, _CRLF)
         if self._strip:
             n = min(self._strip, len(part))
@@ -87,8 +99,11 @@ class DotReader:
 
 
 def has_bare_newline(data: bytes | bytearray) -> bool:
-    crlf = data.count(_CRLF)
-    return data.count(b"\n") != crlf or data.count(b"\r") != crlf
+    """Some CR is not followed by an LF, or some LF not preceded by a CR. Two `translate`s and
+    one compare of the CR map shifted by a byte against the LF map: the same answer as
+    comparing the CR, LF and CRLF counts, in about half the time (a two-byte `count` is
+    slow when CRLFs are frequent)."""
+    return b"\0" + data.translate(_CR_AT) != data.translate(_LF_AT) + b"\0"
 
 
 def dot_stuff(message: bytes) -> bytes:
