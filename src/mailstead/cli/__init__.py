@@ -176,10 +176,11 @@ def domain_list(config: ConfigOption = None) -> None:
 
 # -- users ---------------------------------------------------------------------------------
 
-def _hash(cfg: Config, password: str) -> str:
+def new_password_hash(cfg: Config, password_stdin: bool) -> str:
+    """Read a new password (stdin or prompt) and hash it with the configured argon2id cost."""
     from mailstead.auth.passwords import hash_password
 
-    return hash_password(password, cfg.auth)
+    return hash_password(read_password(password_stdin), cfg.auth)
 
 
 @user_app.command("add")
@@ -190,8 +191,7 @@ def user_add(
 ) -> None:
     """Create the account ADDRESS (its domain must be local)."""
     cfg = get_config(config, check_files=False)
-    password = read_password(password_stdin)
-    hashed = _hash(cfg, password)
+    hashed = new_password_hash(cfg, password_stdin)
     with_store(cfg, lambda s: s.add_account(address.lower(), hashed))
     out.print(f"added user {address.lower()}")
 
@@ -204,8 +204,7 @@ def user_passwd(
 ) -> None:
     """Change the password of ADDRESS."""
     cfg = get_config(config, check_files=False)
-    password = read_password(password_stdin)
-    hashed = _hash(cfg, password)
+    hashed = new_password_hash(cfg, password_stdin)
     with_store(cfg, lambda s: s.set_password(address.lower(), hashed))
     out.print(f"changed the password of {address.lower()}")
 
