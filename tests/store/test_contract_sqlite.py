@@ -112,6 +112,62 @@ async def test_checkpoint_truncates_the_wal(store: SQLiteStore) -> None:
     assert not wal.exists() or wal.stat().st_size == 0
 
 
+async def test_a_new_database_has_16_kib_pages_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(f"sqlite://{tmp_path / 'new.db'}")
+    await store.close()
+    old = tmp_path / "old.db"
+    conn = apsw.Connection(str(old))
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    store = await open_store(f"sqlite://{old}")
+    await store.close()
+    for name, size in (("new.db", 16384), ("old.db", 4096)):
+        conn = apsw.Connection(str(tmp_path / name), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            assert conn.execute("PRAGMA page_size").get == size, name
+        finally:
+            conn.close()
+
+
+async def test_a_growing_wal_is_checkpointed_beside_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailstead.store import sqlite_writer
+
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_WAL_BYTES", 256 * 1024)
+    # No idle TRUNCATE checkpoint in the writer during the test: only the thread beside it.
+    monkeypatch.setattr(sqlite_writer, "IDLE_CHECKPOINT_SECONDS", 3600.0)
+    store = SQLiteStore(tmp_path / "mail.db")
+    await store.open()
+    try:
+        await store.add_domain(DOMAIN)
+        account = await store.add_account(f"a@{DOMAIN}", "h")
+        writer = store._writer
+        assert writer is not None and writer._checkpointer is not None
+        for i in range(40):  # 40 x 50 KB: the WAL passes the threshold several times
+            await store.deliver(delivery(f"Q{i}", message(f"m{i}", "x" * 50_000), account.id))
+        deadline = time.monotonic() + 60  # a bound for a loaded machine, not a speed check
+        while writer._checkpointer.checkpoints < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert writer._checkpointer.checkpoints >= 2
+        assert writer.checkpoints == 0  # the writer itself never checkpointed
+        # The WAL was restarted from its beginning instead of growing with every message.
+        assert Path(f"{store.path}-wal").stat().st_size < 40 * 50_000
+        # And what the checkpoints copied is all there, in the database file itself.
+        await store.close()
+        conn = apsw.Connection(str(store.path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            assert conn.execute("SELECT count(*) FROM messages").get == 40
+            assert conn.execute("PRAGMA integrity_check").get == "ok"
+        finally:
+            conn.close()
+    finally:
+        await store.close()
+
+
 async def wait_until_indexed(store: SQLiteStore) -> None:
     deadline = time.monotonic() + 60  # a bound for a loaded machine, not a speed check
     while time.monotonic() < deadline:

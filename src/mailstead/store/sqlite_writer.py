@@ -15,7 +15,8 @@ next batch waits: with 100 KiB messages that was a third of the writer's time. I
 WAL hook on the writer's connection wakes a checkpointer thread with its own connection
 once the WAL holds `CHECKPOINT_WAL_BYTES`; its PASSIVE checkpoint copies pages into the
 database while the writer goes on appending (WAL mode allows both at once), and the writer
-restarts the WAL from its start once the checkpointer has caught up. A PASSIVE checkpoint
+restarts the WAL from its start (a short RESTART checkpoint between two batches) once the
+checkpointer has caught up. A PASSIVE checkpoint
 cannot reset the WAL while a reader holds an old snapshot, so under a steady stream of
 readers the WAL could still grow: when the writer has been idle for
 `IDLE_CHECKPOINT_SECONDS`, or every `CHECKPOINT_EVERY_COMMITS` commits, it runs
@@ -67,6 +68,7 @@ BACKGROUND_MAX_DEBT = 10_000
 CHECKPOINT_EVERY_COMMITS = 2000
 # The WAL size that wakes the checkpointer thread (see the module docstring).
 CHECKPOINT_WAL_BYTES = 32 * 1024 * 1024
+CHECKPOINT_PASSES = 3
 
 
 @dataclass(slots=True)
@@ -203,6 +205,8 @@ class GroupCommitWriter:
                     size += item.size_hint
                 self._run_batch(conn, batch)
                 commits_since_checkpoint += 1
+                if self._checkpointer is not None and self._checkpointer.restart_due:
+                    self._restart_wal(conn)
                 if self._background is not None:
                     background_pending = True
                     debt += len(batch)
@@ -263,6 +267,26 @@ class GroupCommitWriter:
             return False, 0
         finally:
             conn.execute("PRAGMA synchronous = FULL")
+
+    def _restart_wal(self, conn: apsw.Connection) -> None:
+        """Between two batches, once the checkpointer has copied (nearly) all of the WAL:
+        a RESTART checkpoint copies the pages committed since and makes the next
+        transaction write the WAL from its beginning again. A writer restarts the WAL by
+        itself only if, when its transaction begins, every page is already copied, which
+        never happens while the checkpointer runs behind a steady stream of commits: the
+        WAL would grow without bound. The busy timeout is 0: a reader on an old snapshot
+        makes this a PASSIVE pass, and the next pass of the checkpointer asks again."""
+        assert self._checkpointer is not None
+        self._checkpointer.restart_due = False
+        conn.set_busy_timeout(0)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        except apsw.BusyError:
+            pass
+        except apsw.Error:
+            log.exception("checkpoint failed")
+        finally:
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
 
     def _checkpoint(self, conn: apsw.Connection) -> bool:
         """TRUNCATE checkpoint without waiting for readers; True when the WAL was reset."""
@@ -360,6 +384,8 @@ class Checkpointer:
         self._threshold_pages = 0
         self._thread = threading.Thread(target=self._run, name=f"{name}-checkpoint", daemon=True)
         self.checkpoints = 0
+        # Set when a pass has copied (nearly) everything: the writer restarts the WAL.
+        self.restart_due = False
 
     def watch(self, writer: apsw.Connection) -> None:
         """Install the WAL hook on the writer's connection (which turns SQLite's automatic
@@ -369,7 +395,8 @@ class Checkpointer:
         writer.set_wal_hook(self._committed)
 
     def _committed(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
-        if pages >= self._threshold_pages and not self._wanted.is_set():
+        # Not while the writer's RESTART is due: a pass running then would make it busy.
+        if pages >= self._threshold_pages and not self.restart_due and not self._wanted.is_set():
             self._wanted.set()
         return apsw.SQLITE_OK
 
@@ -392,8 +419,7 @@ class Checkpointer:
                 try:
                     if conn is None:
                         conn = self._connect()
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    self.checkpoints += 1
+                    self._checkpoint(conn)
                 except apsw.BusyError:
                     pass
                 except apsw.Error:
@@ -401,3 +427,13 @@ class Checkpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _checkpoint(self, conn: apsw.Connection) -> None:
+        """PASSIVE passes copy the bulk while the writer goes on, then ask the writer for
+        the short rest (`restart_due`, see GroupCommitWriter._restart_wal)."""
+        for _ in range(CHECKPOINT_PASSES):
+            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").get
+            if frames - copied <= self._threshold_pages // 8:
+                break
+        self.checkpoints += 1
+        self.restart_due = True
