@@ -13,6 +13,7 @@ the very same tests by adding its two fixtures. Tests that need another process 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import signal
@@ -774,6 +775,18 @@ class StoreContract:
         times = [e.at for e in events]
         assert times == sorted(times) and times[0].tzinfo is not None
         assert await store.journey("unknown") == []
+
+    async def test_journey_records_commit_with_their_delivery(self, store: Store, alice) -> None:  # type: ignore[no-untyped-def]
+        received = ("received", "from=<a@client.test> size=9 nrcpt=1 client=127.0.0.1")
+        ok = delivery("Q1", message(), alice.id)
+        await store.deliver(dataclasses.replace(ok, journey=(received,)))
+        events = await store.journey("Q1")
+        assert (events[0].event, events[0].detail) == received
+        assert [e.event for e in events] == ["received", "delivered"]
+        failing = delivery("Q2", message("other"), alice.id, alice.id + 1000)
+        with pytest.raises(NotFound):
+            await store.deliver(dataclasses.replace(failing, journey=(received,)))
+        assert await store.journey("Q2") == []  # rolled back with the delivery
 
     # -- concurrency and durability ------------------------------------------------------
     async def test_many_concurrent_deliveries(self, store: Store, domain: str) -> None:

@@ -34,7 +34,7 @@ def trace_prefix(sender: str, account: Account) -> bytes:
 
 def build_delivery(
     queue_id: str, sender: str, blob: bytes, recipients: Iterable[LocalRecipient],
-    crlf_only: bool = False,
+    crlf_only: bool = False, journey: Sequence[tuple[str, str]] = (),
 ) -> Delivery:
     """`crlf_only`: the blob is known to have no bare LF (the SMTP core rejects them in
     DATA and non-BINARYMIME BDAT), so the MIME analysis can skip counting line ends."""
@@ -57,7 +57,9 @@ def build_delivery(
                     recipient=recipient.address,
                 )
             )
-    return Delivery(queue_id=queue_id, blob=blob, copies=copies, envelope_sender=sender)
+    return Delivery(
+        queue_id=queue_id, blob=blob, copies=copies, envelope_sender=sender, journey=journey
+    )
 
 
 async def deliver_locally(store: Store, delivery: Delivery) -> list[DeliveredCopy]:

@@ -7,10 +7,9 @@ relay through the queue) over the very same session code.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mailstead.delivery.local import LocalRecipient, build_delivery, deliver_locally
@@ -22,7 +21,7 @@ from mailstead.store import NotFound
 if TYPE_CHECKING:
     from mailstead.server import ServerContext
     from mailstead.smtp.session import SMTPSession
-    from mailstead.store import Delivery
+    from mailstead.store import DeliveredCopy, Delivery
 
 log = logging.getLogger("mailstead.smtp")
 
@@ -152,43 +151,51 @@ class MxPolicy(Policy):
         blob = self.received(session, envelope) + message
         sender = str(envelope.sender)
         local = [r for r in envelope.recipient_data if isinstance(r, LocalRecipient)]
-        delivery = build_delivery(qid, sender, blob, local, _crlf_only(envelope))
         detail = f"from=<{sender}> size={len(message)} nrcpt={len(envelope.recipients)} client={session.client_ip}"
-        # Both writes join the store's next group commit; the 250 waits for both.
-        outcomes = await asyncio.gather(
-            self.store.record_journey(qid, "received", detail),
-            deliver_locally(self.store, delivery),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-                raise outcome
-        journey_failure, stored = outcomes
+        # The "received" journey record is committed with the delivery (one write to the
+        # store's next group commit; the 250 waits for it).
+        journey = (("received", detail),)
+        delivery = build_delivery(qid, sender, blob, local, _crlf_only(envelope), journey)
+        stored: list[DeliveredCopy] | Exception
+        try:
+            stored = await deliver_locally(self.store, delivery)
+        except Exception as exc:  # judged below
+            stored = exc
         attempt = 1
-        while isinstance(stored, NotFound) and journey_failure is None:
+        while isinstance(stored, NotFound):
             # An account was deleted between its RCPT and the end of the message. The
             # others must still get their copy: resolve everyone again and store for those
             # who are left (the delivery is atomic, so nothing was stored yet).
             if attempt >= MAX_DELIVERY_ATTEMPTS:
                 break
             attempt += 1
-            retry = await self._without_vanished(qid, sender, blob, envelope)
+            retry = await self._without_vanished(qid, sender, blob, envelope, journey)
             if retry is None:
+                await self._record_unstored(qid, detail)
                 return NO_RECIPIENT_LEFT
             delivery = retry
             try:
                 stored = await deliver_locally(self.store, delivery)
             except Exception as exc:  # judged just below, like the first try
                 stored = exc
-        for failure in (journey_failure, stored):
-            if isinstance(failure, Exception):
-                log.error("%s: storing the message failed", qid, exc_info=failure)
-                return STORE_FAILED
+        if isinstance(stored, Exception):
+            log.error("%s: storing the message failed", qid, exc_info=stored)
+            await self._record_unstored(qid, detail)
+            return STORE_FAILED
         log.info("%s: delivered %s, %d mailbox(es)", qid, detail, len(delivery.copies))
         return Reply(250, f"Ok: queued as {qid}", "2.0.0")
 
+    async def _record_unstored(self, qid: str, detail: str) -> None:
+        """The "received" record of a message that was not stored (its delivery, and the
+        record with it, rolled back): best effort, the store may be what failed."""
+        try:
+            await self.store.record_journey(qid, "received", detail)
+        except Exception:
+            log.warning("%s: cannot record the journey either", qid, exc_info=True)
+
     async def _without_vanished(
-        self, qid: str, sender: str, blob: bytes, envelope: Envelope
+        self, qid: str, sender: str, blob: bytes, envelope: Envelope,
+        journey: Sequence[tuple[str, str]],
     ) -> Delivery | None:
         """The delivery for the recipients that still resolve to an account, None if none
         does. Each account that went away is logged (a warning: a user deleted while mail
@@ -212,7 +219,7 @@ class MxPolicy(Policy):
         if not remaining:
             log.warning("%s: every recipient was deleted before the message was stored", qid)
             return None
-        return build_delivery(qid, sender, blob, remaining, _crlf_only(envelope))
+        return build_delivery(qid, sender, blob, remaining, _crlf_only(envelope), journey)
 
 
 def _crlf_only(envelope: Envelope) -> bool:

@@ -125,6 +125,10 @@ class Delivery:
     copies: Sequence[MessageCopy]
     internal_date: datetime | None = None  # None: the time of the commit
     envelope_sender: str = ""
+    # (event, detail) journey records of `queue_id` committed with the delivery, before its
+    # "delivered" records, and rolled back with it (the receiving server's "received"):
+    # one write instead of two on the way to the 250.
+    journey: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -641,6 +641,8 @@ class SQLiteStore(Store):
 
         def work(conn: apsw.Connection) -> tuple[list[DeliveredCopy], list[ChangeEvent]]:
             internal_date = given_date if given_date is not None else now_micros()
+            for event, detail in delivery.journey:
+                _insert_journey(conn, delivery.queue_id, event, detail)
             blob_id = _store_blob(conn, blob, copies[0][0].search_text)
             delivered: list[DeliveredCopy] = []
             events: list[ChangeEvent] = []
