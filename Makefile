@@ -7,7 +7,7 @@ CONFIG ?= mailstead.toml
 
 .PHONY: run test lint venv clean
 
-$(BIN)/mailstead: pyproject.toml
+$(BIN)/mailstead: pyproject.toml setup.py src/mailstead/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

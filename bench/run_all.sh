@@ -48,7 +48,10 @@ if [ -z "${MAILSTEAD_SRC:-}" ]; then
     MAILSTEAD_SRC=$BENCH_DIR/src-$COMMIT/src
     if [ ! -d "$MAILSTEAD_SRC" ]; then
         mkdir -p "$BENCH_DIR/src-$COMMIT"
-        git archive "$COMMIT" src | tar -x -C "$BENCH_DIR/src-$COMMIT"
+        git archive "$COMMIT" | tar -x -C "$BENCH_DIR/src-$COMMIT"
+        # The optional C scans (src/mailstead/_speedups.c), built next to the snapshot's code.
+        (cd "$BENCH_DIR/src-$COMMIT" && "$PY" setup.py -q build_ext --inplace >/dev/null 2>&1) \
+            || echo "warning: mailstead._speedups not built; pure-Python scans" >&2
     fi
 fi
 export MAILSTEAD_SRC

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailstead.proto.smtp.data import DotReader, dot_stuff, has_bare_newline
+from mailstead.proto.smtp import data
+from mailstead.proto.smtp.data import DotReader, dot_stuff
+
+try:
+    from mailstead import _speedups
+except ImportError:  # the C module is optional: its tests are skipped, the rest run
+    _speedups = None  # type: ignore[assignment]
+
+needs_speedups = pytest.mark.skipif(_speedups is None, reason="mailstead._speedups not built")
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def scans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every reader test runs on the C scans and on their pure-Python twins."""
+    if request.param == "python":
+        monkeypatch.setattr(data, "has_bare_newline", data._has_bare_newline)
+        monkeypatch.setattr(data, "find_dot_line", data._find_dot_line)
+    elif _speedups is None:
+        pytest.skip("mailstead._speedups not built")
+    yield request.param
+
+
+def has_bare_newline(buffer: bytes) -> bool:
+    return data.has_bare_newline(buffer)
 
 
 def read_all(chunks: list[bytes], limit: int = 1 << 20) -> tuple[DotReader, bytes]:
@@ -128,3 +154,41 @@ def test_has_bare_newline() -> None:
     assert not has_bare_newline(b"a\r\nb\r\n")
     assert has_bare_newline(b"a\nb")
     assert has_bare_newline(b"a\rb")
+
+
+def test_has_bare_newline_at_the_edges() -> None:
+    assert has_bare_newline(b"\nabc") and has_bare_newline(b"abc\r")
+    assert has_bare_newline(b"\r") and has_bare_newline(b"\n") and not has_bare_newline(b"")
+    assert not has_bare_newline(b"\r\n") and has_bare_newline(b"\n\r")
+    long_line = b"x" * 40 + b"\r\n"
+    for at in range(len(long_line) * 2):  # a bare one at every offset of the vector loop
+        wire = bytearray(long_line * 2)
+        if wire[at] in b"\r\n":
+            continue
+        wire[at] = ord("\n")
+        assert has_bare_newline(bytes(wire)), at
+        wire[at] = ord("\r")
+        assert has_bare_newline(bytes(wire)), at
+
+
+scan_bytes = st.binary(max_size=80) | st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"a", b"\r\n.", b"\x00", b"\xff"]), max_size=60
+).map(b"".join)
+
+
+@needs_speedups
+@settings(max_examples=2000)
+@given(scan_bytes, st.integers(min_value=-3, max_value=90))
+def test_c_scans_agree_with_python(buffer: bytes, start: int) -> None:
+    assert _speedups.has_bare_newline(buffer) == data._has_bare_newline(buffer)
+    assert _speedups.has_bare_newline(bytearray(buffer)) == data._has_bare_newline(buffer)
+    assert _speedups.find_dot_line(buffer, start) == data._find_dot_line(buffer, max(start, 0))
+    assert _speedups.find_dot_line(memoryview(buffer)) == buffer.find(b"\r\n.")
+
+
+@needs_speedups
+def test_c_scans_refuse_what_is_not_a_buffer() -> None:
+    with pytest.raises(TypeError):
+        _speedups.has_bare_newline("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.find_dot_line(None)  # type: ignore[arg-type]
