@@ -14,11 +14,32 @@ from mailstead.proto.smtp import data as smtp_data
 from mailstead.server import MailServer, install_event_loop_policy
 
 
+class _Formatter(logging.Formatter):
+    """The time stamp formatted once per second, not per line: two lines per received
+    message made `strftime` a visible share of the event loop under load."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = super().formatTime(record, datefmt)
+            self._second = second
+        return self._stamp
+
+
 def setup_logging(level: str) -> None:
+    # What our format never shows is not collected for every record either: the caller's
+    # file and line (a stack walk per record), the process and thread ids.
+    logging._srcfile = None  # type: ignore[attr-defined]  # the logging HOWTO's off switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    )
+    handler.setFormatter(_Formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
