@@ -197,14 +197,18 @@ class SQLiteStore(Store):
         except (apsw.CantOpenError, OSError) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        if conn.execute("PRAGMA page_count").get == 0:
-            # A new database. 16 KiB pages instead of 4: a 100 KiB message is 7 pages in the
-            # WAL instead of 25 (two write calls each), which halved the writer's system time
-            # per message (bench/RESULTS.md); a flag change writes a few pages, 16 KiB each.
-            # The page size of an existing database stays what it is (changing it needs a
-            # VACUUM outside WAL mode).
-            conn.execute(f"PRAGMA page_size = {NEW_DATABASE_PAGE_SIZE}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").get
+        # Several processes creating the database at once (the server and a CLI command on
+        # a fresh install): during the switch to WAL, SQLite answers "locked" at once
+        # instead of calling the busy handler (it would deadlock otherwise), so retry.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                mode = self._switch_to_wal(conn)
+                break
+            except apsw.BusyError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         if mode != "wal":
             raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
@@ -212,6 +216,17 @@ class SQLiteStore(Store):
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         migrate(conn)
         return conn
+
+    @staticmethod
+    def _switch_to_wal(conn: apsw.Connection) -> str:
+        if conn.execute("PRAGMA page_count").get == 0:
+            # A new database. 16 KiB pages instead of 4: a 100 KiB message is 7 pages in the
+            # WAL instead of 25 (two write calls each), which halved the writer's system time
+            # per message (bench/RESULTS.md); a flag change writes a few pages, 16 KiB each.
+            # The page size of an existing database stays what it is (changing it needs a
+            # VACUUM outside WAL mode).
+            conn.execute(f"PRAGMA page_size = {NEW_DATABASE_PAGE_SIZE}")
+        return str(conn.execute("PRAGMA journal_mode = WAL").get)
 
     def _connect_checkpointer(self) -> apsw.Connection:
         conn = apsw.Connection(str(self.path))
