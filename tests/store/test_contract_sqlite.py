@@ -112,26 +112,6 @@ async def test_checkpoint_truncates_the_wal(store: SQLiteStore) -> None:
     assert not wal.exists() or wal.stat().st_size == 0
 
 
-async def test_a_new_database_has_16_kib_pages_and_an_old_one_keeps_its_own(
-    tmp_path: Path,
-) -> None:
-    store = await open_store(f"sqlite://{tmp_path / 'new.db'}")
-    await store.close()
-    old = tmp_path / "old.db"
-    conn = apsw.Connection(str(old))
-    conn.execute("PRAGMA page_size = 4096")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.close()
-    store = await open_store(f"sqlite://{old}")
-    await store.close()
-    for name, size in (("new.db", 16384), ("old.db", 4096)):
-        conn = apsw.Connection(str(tmp_path / name), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            assert conn.execute("PRAGMA page_size").get == size, name
-        finally:
-            conn.close()
-
-
 async def test_a_growing_wal_is_checkpointed_beside_the_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
