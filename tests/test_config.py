@@ -47,6 +47,8 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
         (MINIMAL.replace('"127.0.0.1:2525"', '"not-an-address"'), "listen.smtp"),
         (MINIMAL + "[limits]\nmax_message_size = 'big'\n", "limits.max_message_size"),
         (MINIMAL + "[limits]\nmax_messages = 3\n", "limits.max_messages"),
+        (MINIMAL + "[limits]\nmax_message_size = 2000\nmax_message_memory = 1000\n",
+         "limits.max_message_memory"),
         (MINIMAL + "[tls]\ncert = 'missing.pem'\nkey = 'missing.key'\n", "tls.cert"),
         (MINIMAL + "[auth]\nallow_plaintext_from = ['nonsense']\n", "auth.allow_plaintext_from"),
         (MINIMAL + "[store]\nurl = 'mysql://x'\n", "store.url"),

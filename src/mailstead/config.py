@@ -103,6 +103,9 @@ class TLSConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     max_message_size: int = 52_428_800
+    # Bytes of message content all SMTP sessions together may hold in memory (each message
+    # until it is stored); a message that would pass it is refused with 452 4.3.1.
+    max_message_memory: int = 536_870_912
     max_recipients: int = 1000
     # RFC 5321 §4.5.3.1 sets 512 octets for a command line and 1000 for a text line; we allow
     # a little more for commands with many ESMTP parameters.
@@ -295,6 +298,8 @@ def parse_config(data: dict[str, Any], path: Path, *, check_files: bool = True) 
         kind = int if limit_fields[key_name].type in ("int", int) else float
         limits_kwargs[key_name] = r.number(value, f"limits.{key_name}", kind, minimum=1)
     limits = LimitsConfig(**limits_kwargs)
+    if limits.max_message_memory < limits.max_message_size:
+        raise r.fail("limits.max_message_memory", "must be at least limits.max_message_size")
 
     auth_t = r.table(data, "auth")
     auth_fields = {f.name: f for f in fields(AuthConfig)}

@@ -39,6 +39,7 @@ key = "{key}"
 
 [limits]
 max_message_size = 52428800   # bytes (50 MiB), announced in EHLO SIZE
+max_message_memory = 536870912  # bytes (512 MiB) of mail held in memory by all SMTP sessions
 max_recipients = 1000         # per message
 max_connections = 1000        # per service, in total
 max_connections_per_ip = 50   # per service, per client address

@@ -31,6 +31,7 @@ from mailstead.proto.smtp import (
     StartTLSRequested,
     State,
 )
+from mailstead.smtp.memory import MessageMemory
 from mailstead.smtp.queue_id import new_queue_id
 from mailstead.smtp.sasl import MECHANISMS, Challenge, Exchange, SASLError
 
@@ -47,6 +48,7 @@ _PAUSE_ABOVE = 256 * 1024
 _session_ids = itertools.count(1)
 
 TEMPFAIL = Reply(451, "Error: internal error, try again later", "4.3.0")
+MEMORY_FULL = Reply(452, "Error: insufficient system storage, try again later", "4.3.1")
 # One command line may take this many command_timeouts in total. command_timeout itself is
 # about silence (RFC 5321 §4.5.3.2); a client on a slow link that sends a line steadily may
 # take longer than that, one that drips a byte just inside it must still end.
@@ -71,6 +73,10 @@ class SMTPService:
         self.data_total_timeout = limits.data_total_timeout
         self.auth_config = config.auth
         self._plaintext_ok: dict[str, bool] = {}
+        # One budget for every SMTP listener of the server (see mailstead.smtp.memory).
+        memory = ctx.shared.setdefault("smtp-memory", MessageMemory(limits.max_message_memory))
+        assert isinstance(memory, MessageMemory)
+        self.memory = memory
         self.options = ServerOptions(
             hostname=config.hostname,
             max_message_size=limits.max_message_size,
@@ -128,6 +134,10 @@ class SMTPSession(asyncio.Protocol):
         self._early_tls: list[bytes] | None = None
         self._eof = False
         self._write_paused = False
+        # Message bytes counted in the service's MessageMemory: what the core holds of the
+        # message arriving, plus a received message until the policy has answered it.
+        self._held = 0
+        self._storing = 0
 
     # -- what the policy sees -------------------------------------------------------------
     @property
@@ -190,6 +200,8 @@ class SMTPSession(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self.release_admission()
+        self.service.memory.move(self._held, 0)
+        self._held = 0
         log.debug("%s: disconnect from %s", self.id, self.client_ip)
 
     def data_received(self, data: bytes) -> None:
@@ -247,6 +259,7 @@ class SMTPSession(asyncio.Protocol):
         except Exception:
             log.exception("%s: internal error", self.id)
             conn.close(Reply(421, f"{self.service.hostname} Error: internal error", "4.3.0"))
+        self._count_memory()
         self._flush()
         if not self._busy and not conn.closed:
             self._note_progress()
@@ -254,6 +267,23 @@ class SMTPSession(asyncio.Protocol):
             self._paused = False
             if not self._write_paused:
                 self.transport.resume_reading()
+
+    def _count_memory(self) -> None:
+        if self._lost:
+            return
+        conn = self.conn
+        memory = self.service.memory
+        held = conn.message_bytes + self._storing
+        if held > self._held and conn.message_bytes and not memory.fits(self._held, held):
+            envelope = conn.envelope
+            qid = envelope.extra.get("queue_id", "-") if envelope is not None else "-"
+            log.warning("%s: %s: message from %s refused: %d bytes of messages in memory "
+                        "(limits.max_message_memory = %d)", self.id, qid, self.client_ip,
+                        memory.held, memory.limit)
+            conn.refuse_message(MEMORY_FULL)
+            held = conn.message_bytes + self._storing
+        memory.move(self._held, held)
+        self._held = held
 
     def _note_progress(self) -> None:
         """Start the clocks of the total-time limits when a new command line or message
@@ -288,6 +318,7 @@ class SMTPSession(asyncio.Protocol):
         elif isinstance(event, Mail):
             self._run(event, policy.on_mail, self, event)
         elif isinstance(event, MessageReceived):
+            self._storing = len(event.message)
             self._run(event, policy.on_message, self, event.envelope, event.message)
         elif isinstance(event, Auth):
             self._auth_start(event)
@@ -329,6 +360,8 @@ class SMTPSession(asyncio.Protocol):
 
     def _respond(self, event: Any, result: Any) -> None:
         conn = self.conn
+        if isinstance(event, MessageReceived):
+            self._storing = 0  # counted again at the end of the next _pump
         reply, data = result if isinstance(result, tuple) else (result, None)
         conn.respond(reply, data)
         if isinstance(event, Mail) and conn.envelope is not None:

@@ -361,3 +361,68 @@ def test_progress_counters_for_total_time_limits() -> None:
     assert conn.in_transfer and conn.transfers_started == 2  # the same series
     d.send(b"BDAT 0 LAST\r\n")
     assert not conn.in_transfer and d.messages[-1].message == b"xy"
+
+
+MEMORY_FULL = Reply(452, "Error: insufficient system storage, try again later", "4.3.1")
+
+
+def test_message_bytes_counts_what_the_core_holds() -> None:
+    d = Driver()
+    d.send(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\n")
+    assert d.conn.message_bytes == 0
+    d.send(b"BDAT 5\r\n12345")
+    assert d.conn.message_bytes == 5
+    d.send(b"BDAT 3 LAST\r\n678")
+    assert d.conn.message_bytes == 0 and d.messages[0].message == b"12345678"
+    d.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\n")
+    d.send(b"x" * 100 + b"\r\n")
+    assert 100 <= d.conn.message_bytes <= 102
+    d.send(b".\r\n")
+    assert d.conn.message_bytes == 0
+
+
+def test_refused_data_is_read_to_its_end_then_452_and_the_session_goes_on() -> None:
+    d = Driver()
+    d.send(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\n")
+    assert d.send(b"x" * 100 + b"\r\n") == b""
+    d.conn.refuse_message(MEMORY_FULL)
+    assert d.conn.message_bytes == 0
+    assert d.send(b"y" * 100 + b"\r\n") == b""
+    assert d.conn.message_bytes == 0  # the rest is not kept either
+    assert d.send(b".\r\nNOOP\r\n") == (
+        b"452 4.3.1 Error: insufficient system storage, try again later\r\n250 2.0.0 Ok\r\n")
+    assert d.messages == [] and d.conn.envelope is None
+    # The next message is not affected.
+    assert d.codes(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\nok\r\n.\r\n") == [
+        250, 250, 354, 250]
+    assert d.messages[0].message == b"ok\r\n"
+
+
+def test_refused_bdat_ends_its_transaction_at_the_chunk_in_hand() -> None:
+    d = Driver()
+    d.send(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\n")
+    assert d.codes(b"BDAT 4\r\n1234") == [250]
+    assert d.send(b"BDAT 8\r\n5678") == b""
+    d.conn.refuse_message(MEMORY_FULL)
+    assert d.conn.message_bytes == 0
+    assert d.codes(b"abcdBDAT 2 LAST\r\nxyNOOP\r\n") == [452, 503, 250]
+    assert d.messages == [] and d.conn.envelope is None
+    # Refused between two chunks: the next chunk is read and answered 452.
+    d.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nBDAT 3\r\nabc")
+    d.conn.refuse_message(MEMORY_FULL)
+    assert d.codes(b"BDAT 3 LAST\r\ndef") == [452]
+    assert d.messages == []
+    # A refusal made for a transaction that then ended does not reach the next one.
+    d.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nBDAT 3\r\nabc")
+    d.conn.refuse_message(MEMORY_FULL)
+    assert d.codes(b"RSET\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nBDAT 2 LAST\r\nok") == [
+        250, 250, 250, 250]
+    assert d.messages[0].message == b"ok"
+
+
+def test_refusing_between_messages_does_nothing() -> None:
+    d = Driver()
+    d.send(b"EHLO c\r\n")
+    d.conn.refuse_message(MEMORY_FULL)
+    assert d.codes(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\nok\r\n.\r\n") == [
+        250, 250, 354, 250]

@@ -41,7 +41,9 @@ class DotReader:
     set as soon as a bare CR or LF appears; the caller should stop reading then.
     """
 
-    __slots__ = ("_strip", "_tail", "bare_newline", "body", "done", "limit", "oversize", "size")
+    __slots__ = (
+        "_strip", "_tail", "bare_newline", "body", "discarding", "done", "limit", "oversize", "size",
+    )
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -50,6 +52,7 @@ class DotReader:
         self.oversize = False
         self.bare_newline = False
         self.done = False
+        self.discarding = False  # see discard()
         # The CRLF that ended the DATA command line: it makes the first line a line start
         # like every other and is stripped from the output.
         self._tail = _CRLF
@@ -84,6 +87,12 @@ class DotReader:
             self._tail = s
         return None
 
+    def discard(self) -> None:
+        """Keep reading to the end marker but drop the content (the caller refuses the
+        message for a reason of its own: memory across sessions)."""
+        self.discarding = True
+        self.body = bytearray()
+
     def _emit(self, part: bytes, stuffed: bool) -> None:
         """`stuffed`: `part` may hold a dot-stuffed line start (False: feed saw none)."""
         if has_bare_newline(part):
@@ -95,7 +104,7 @@ class DotReader:
             part = part[n:]
             self._strip -= n
         self.size += len(part)
-        if self.oversize:
+        if self.oversize or self.discarding:
             return
         if self.size > self.limit:
             self.oversize = True

@@ -139,6 +139,8 @@ class ServerConnection:
         self._bdat_remaining = 0
         self._bdat_last = False
         self._bdat_refusal: Reply | None = None  # chunk read only to be discarded
+        # (the envelope it was made for, the reply): see refuse_message()
+        self._message_refusal: tuple[Envelope, Reply] | None = None
         self._bdat_body = bytearray()
         self._bdat_size = 0
 
@@ -476,7 +478,41 @@ class ServerConnection:
             self.envelope = None
             self._send(552, "Message size exceeds fixed maximum message size", "5.3.4")
             return None
+        refusal = self._refusal_for(envelope)
+        if refusal is not None:
+            self.envelope = None
+            self.reply(refusal)
+            return None
         return MessageReceived(envelope, bytes(reader.body), "DATA")
+
+    @property
+    def message_bytes(self) -> int:
+        """Bytes of message content this connection holds right now (DATA read so far, or
+        the BDAT chunks of the transaction), for a budget across connections."""
+        if self._reader is not None:
+            return len(self._reader.body)
+        return len(self._bdat_body)
+
+    def refuse_message(self, reply: Reply) -> None:
+        """Drop the content of the message being received and answer `reply` at its end
+        instead (at the end of the current chunk for BDAT, whose transaction then ends):
+        the I/O layer's budget of memory across connections ran out. No-op between
+        messages."""
+        envelope = self.envelope
+        if envelope is None:
+            return
+        if self._reader is not None:
+            self._reader.discard()
+            self._message_refusal = (envelope, reply)
+        elif envelope.via_bdat:
+            self._bdat_body = bytearray()
+            self._message_refusal = (envelope, reply)
+
+    def _refusal_for(self, envelope: Envelope) -> Reply | None:
+        """The refusal of this message, if refuse_message() was called during it (one of an
+        earlier transaction is dropped)."""
+        refusal, self._message_refusal = self._message_refusal, None
+        return refusal[1] if refusal is not None and refusal[0] is envelope else None
 
     def _bdat(self, command: Bdat) -> None:
         self.state = State.BDAT
@@ -501,7 +537,9 @@ class ServerConnection:
         if n:
             if self._bdat_refusal is None:
                 self._bdat_size += n
-                if self._bdat_size <= self.options.max_message_size:
+                if self._message_refusal is not None and self._message_refusal[0] is self.envelope:
+                    pass  # refused: counted only
+                elif self._bdat_size <= self.options.max_message_size:
                     self._bdat_body += buf[:n] if n < len(buf) else buf
                 elif self._bdat_body:
                     self._bdat_body = bytearray()  # over the limit: free it, keep counting
@@ -515,6 +553,11 @@ class ServerConnection:
             return None
         envelope = self.envelope
         assert envelope is not None
+        refusal = self._refusal_for(envelope)
+        if refusal is not None:
+            self._end_bdat()
+            self.reply(refusal)
+            return None
         if self._bdat_size > self.options.max_message_size:
             self._end_bdat()
             self._send(552, "Message size exceeds fixed maximum message size", "5.3.4")
