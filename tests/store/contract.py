@@ -776,6 +776,15 @@ class StoreContract:
         assert times == sorted(times) and times[0].tzinfo is not None
         assert await store.journey("unknown") == []
 
+    async def test_journey_records_in_one_write_keep_their_order(self, store: Store) -> None:
+        await store.record_journeys([])
+        records = [("Q1", "fetched", "pop3 RETR"), ("Q2", "fetched", "pop3 RETR"),
+                   ("Q1", "deleted", "pop3 DELE")]
+        await store.record_journeys(records)
+        assert [(e.event, e.detail) for e in await store.journey("Q1")] == [
+            ("fetched", "pop3 RETR"), ("deleted", "pop3 DELE")]
+        assert [e.event for e in await store.journey("Q2")] == ["fetched"]
+
     async def test_journey_records_commit_with_their_delivery(self, store: Store, alice) -> None:  # type: ignore[no-untyped-def]
         received = ("received", "from=<a@client.test> size=9 nrcpt=1 client=127.0.0.1")
         ok = delivery("Q1", message(), alice.id)

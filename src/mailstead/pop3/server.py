@@ -684,22 +684,14 @@ class Pop3Session(asyncio.Protocol):
             self._pending_journey.append((summary.queue_id, event, detail))
 
     def _flush_journey(self) -> None:
-        """Write the noted journey steps in one burst, which the store's group commit turns
-        into one transaction instead of one per RETR; the client never waits for it."""
+        """Write the noted journey steps in one store write instead of one per RETR and
+        DELE; the client never waits for it."""
         if not self._pending_journey:
             return
         records, self._pending_journey = self._pending_journey, []
         store = self.store
 
-        async def write() -> None:
-            results = await asyncio.gather(
-                *(store.record_journey(*record) for record in records), return_exceptions=True
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                raise failures[0]
-
-        task = asyncio.get_running_loop().create_task(write())
+        task = asyncio.get_running_loop().create_task(store.record_journeys(records))
         # Held here (not on the session) so a closed session cannot drop a pending record.
         _journey_tasks.add(task)
         task.add_done_callback(_journey_done)

@@ -393,6 +393,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def record_journey(self, queue_id: str, event: str, detail: str = "") -> None: ...
 
+    async def record_journeys(self, records: Sequence[tuple[str, str, str]]) -> None:
+        """Several (queue_id, event, detail) records at once, in this order, in one write
+        (POP3 notes a session's steps and writes them together). Back ends should override
+        this default, which writes them one by one."""
+        for queue_id, event, detail in records:
+            await self.record_journey(queue_id, event, detail)
+
     @abc.abstractmethod
     async def journey(self, queue_id: str) -> list[JourneyEvent]: ...
 

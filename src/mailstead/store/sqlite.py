@@ -972,6 +972,21 @@ class SQLiteStore(Store):
         return await self._read(query)
 
     # -- journey -------------------------------------------------------------------------
+    async def record_journeys(self, records: Sequence[tuple[str, str, str]]) -> None:
+        rows = list(records)
+        if not rows:
+            return
+
+        def work(conn: apsw.Connection) -> tuple[None, list[ChangeEvent]]:
+            at = now_micros()
+            conn.executemany(
+                "INSERT INTO journey (queue_id, at, event, detail) VALUES (?, ?, ?, ?)",
+                [(queue_id, at, event, detail) for queue_id, event, detail in rows],
+            )
+            return None, []
+
+        await self._write(work)
+
     async def record_journey(self, queue_id: str, event: str, detail: str = "") -> None:
         def work(conn: apsw.Connection) -> tuple[None, list[ChangeEvent]]:
             _insert_journey(conn, queue_id, event, detail)
