@@ -11,15 +11,14 @@ was running: the busier the server, the bigger the batches.
 Checkpoints run beside the writer, not inside its commits. SQLite's automatic checkpoint
 (every `wal_autocheckpoint` pages, in the committing connection) would copy each page a
 second time, read it back from the WAL and fsync the database while every caller of the
-next batch waits: with 100 KiB messages that was a third of the writer's time. Instead a
+next batch waits: with 100 KiB messages, a third of the writer's system calls. Instead a
 WAL hook on the writer's connection wakes a checkpointer thread with its own connection
 once the WAL holds `CHECKPOINT_WAL_BYTES`; its PASSIVE checkpoint copies pages into the
 database while the writer goes on appending (WAL mode allows both at once), and the writer
 restarts the WAL from its start (a short RESTART checkpoint between two batches) once the
-checkpointer has caught up. A PASSIVE checkpoint
-cannot reset the WAL while a reader holds an old snapshot, so under a steady stream of
-readers the WAL could still grow: when the writer has been idle for
-`IDLE_CHECKPOINT_SECONDS`, or every `CHECKPOINT_EVERY_COMMITS` commits, it runs
+checkpointer has caught up. No checkpoint can reset the WAL while a reader holds an old
+snapshot, so under a steady stream of readers the WAL could still grow: when the writer
+has been idle for `IDLE_CHECKPOINT_SECONDS`, or every `CHECKPOINT_EVERY_COMMITS` commits, it runs
 `wal_checkpoint(TRUNCATE)` with a zero busy timeout (it never waits for readers: a busy
 checkpoint just tries again later), and `journal_size_limit` caps what a reset WAL keeps.
 """
@@ -370,7 +369,6 @@ class GroupCommitWriter:
             item.future.set_result(item.result)
 
 
-
 class Checkpointer:
     """PASSIVE checkpoints in a thread of their own, woken by the writer's WAL hook (see the
     module docstring). Never waits for a lock: a checkpoint that finds another one running
@@ -406,7 +404,8 @@ class Checkpointer:
     def stop(self) -> None:
         self._stopping = True
         self._wanted.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started (not when the writer failed to open)
+            self._thread.join()
 
     def _run(self) -> None:
         conn: apsw.Connection | None = None
